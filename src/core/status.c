@@ -43,7 +43,14 @@ kiln_status kiln_error_prefix(kiln_status s, const char *fmt, ...) {
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
     memcpy(old, tls_error, sizeof old);
-    snprintf(tls_error, sizeof tls_error, "%s: %s", prefix, old);
+    /* truncation is acceptable: the message is capped at KILN_ERROR_MAX */
+    size_t k = strnlen(prefix, sizeof tls_error - 3);
+    memcpy(tls_error, prefix, k);
+    memcpy(tls_error + k, ": ", 2);
+    size_t rest = sizeof tls_error - k - 3;
+    size_t ol = strnlen(old, rest);
+    memcpy(tls_error + k + 2, old, ol);
+    tls_error[k + 2 + ol] = '\0';
     return s;
 }
 

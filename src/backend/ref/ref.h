@@ -1,0 +1,48 @@
+/*
+ * ref.h — internals shared by the reference backend's files: the tensor view
+ * a kernel sees (data + shape with the run batch applied) and one entry point
+ * per op family. Kernels are plain scalar C that cannot fail: ref_backend.c
+ * validates everything in create.
+ *
+ * Non-goals: speed, layouts other than dense row-major NCHW, dtypes other than f32.
+ */
+#ifndef KILN_BACKEND_REF_H
+#define KILN_BACKEND_REF_H
+
+#include "backend/backend.h"
+
+/* A dense row-major float tensor. For an absent optional input p is NULL. */
+typedef struct kiln_ref_tensor {
+    float *p;
+    int32_t rank;
+    int64_t d[KILN_MAX_RANK];
+    int64_t n; /* element count */
+} kiln_ref_tensor;
+
+/* Begin pad of spatial dim `i` (0 = H, 1 = W) for a window of kernel k over
+ * input size `in`, resolving auto_pad as ONNX/TF do; *end gets the end pad. */
+int64_t kiln_ref_pad_begin(const kiln_attrs *a, int i, int64_t in, int64_t k, int64_t *end);
+
+/* Kernels: `in` holds the node's inputs (KILN_MAX_IO entries), `out` its output. */
+void kiln_ref_conv(const kiln_node *n, const kiln_ref_tensor *in, kiln_ref_tensor *out);
+void kiln_ref_pool(const kiln_node *n, const kiln_ref_tensor *in, kiln_ref_tensor *out);
+void kiln_ref_global_pool(const kiln_node *n, const kiln_ref_tensor *in, kiln_ref_tensor *out);
+void kiln_ref_add(const kiln_node *n, const kiln_ref_tensor *in, kiln_ref_tensor *out);
+void kiln_ref_sum(const kiln_node *n, const kiln_ref_tensor *in, kiln_ref_tensor *out);
+void kiln_ref_unary(const kiln_node *n, const kiln_ref_tensor *in, kiln_ref_tensor *out);
+void kiln_ref_matmul(const kiln_node *n, const kiln_ref_tensor *in, kiln_ref_tensor *out);
+void kiln_ref_gemm(const kiln_node *n, const kiln_ref_tensor *in, kiln_ref_tensor *out);
+void kiln_ref_batch_norm(const kiln_node *n, const kiln_ref_tensor *in, kiln_ref_tensor *out);
+void kiln_ref_softmax(const kiln_node *n, const kiln_ref_tensor *in, kiln_ref_tensor *out);
+void kiln_ref_copy(const kiln_node *n, const kiln_ref_tensor *in, kiln_ref_tensor *out);
+void kiln_ref_quant(const kiln_node *n, const kiln_ref_tensor *in, kiln_ref_tensor *out);
+
+/* Offset into a tensor of shape (rank, d) broadcast to an output of rank
+ * `orank` whose coordinates are `oc` (numpy rules: right-aligned, size-1 dims
+ * repeat). */
+int64_t kiln_ref_bcast_offset(int32_t rank, const int64_t *d, int32_t orank, const int64_t *oc);
+
+/* Coordinates of flat index `i` in a tensor of shape (rank, d). */
+void kiln_ref_coords(int64_t i, int32_t rank, const int64_t *d, int64_t *c);
+
+#endif

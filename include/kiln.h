@@ -174,6 +174,7 @@ typedef struct kiln_build_options {
     kiln_precision precision;
     int64_t max_batch; /* largest batch run() will see; >= 1 */
     int threads;       /* 0 = all cores */
+    int optimize;      /* 1 (default): run the graph passes (fusions); 0: as loaded */
     kiln_logger logger;
 } kiln_build_options;
 

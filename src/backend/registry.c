@@ -22,9 +22,16 @@ kiln_status kiln_backend_from_name(const char *name, kiln_backend_kind *out) {
                       "unknown backend '%s': use one of auto, ref, cpu, cuda", name ? name : "");
 }
 
+#ifdef KILN_HAVE_DNNL
+extern const kiln_backend kiln_backend_cpu;
+#endif
+
 const kiln_backend *kiln_backend_get(kiln_backend_kind k) {
     switch (k) {
     case KILN_BACKEND_REF: return &kiln_backend_ref;
+#ifdef KILN_HAVE_DNNL
+    case KILN_BACKEND_CPU: return &kiln_backend_cpu;
+#endif
     default: return NULL;
     }
 }

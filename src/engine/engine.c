@@ -2,7 +2,7 @@
  * engine.c — kiln_engine_*: resolve shapes for max_batch, pick a backend,
  * create its executable, copy inputs in and outputs out.
  *
- * Non-goals (yet): passes, engine caches, INT8 — later issues add them here,
+ * Non-goals (yet): engine caches, INT8 — later issues add them here,
  * on this same path.
  */
 #include <stdlib.h>
@@ -10,6 +10,7 @@
 
 #include "core/log.h"
 #include "engine/engine.h"
+#include "passes/passes.h"
 
 kiln_build_options kiln_build_options_default(void) {
     kiln_build_options o;
@@ -18,6 +19,7 @@ kiln_build_options kiln_build_options_default(void) {
     o.precision = KILN_PRECISION_FP32;
     o.max_batch = 1;
     o.threads = 0;
+    o.optimize = 1;
     o.logger = kiln_logger_default();
     return o;
 }
@@ -110,6 +112,10 @@ static kiln_status build(kiln_engine *e) {
     e->outputs = calloc((size_t)e->graph->n_outputs + 1, sizeof(float *));
     if (!e->input_dynamic || !e->outputs) return kiln_error(KILN_ERR_NO_MEMORY, "out of memory");
     KILN_TRY(resolve_shapes(e));
+    if (o->optimize) {
+        KILN_TRY(kiln_passes_run(e->graph, &o->logger, &e->pass_stats));
+        KILN_TRY(kiln_infer_shapes(e->graph));
+    }
     KILN_TRY(check_support(e));
     for (int32_t i = 0; i < e->graph->n_outputs; i++) {
         const kiln_value *v = &e->graph->values[e->graph->outputs[i]];

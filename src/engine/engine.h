@@ -10,6 +10,7 @@
 
 #include "backend/backend.h"
 #include "ir/graph.h"
+#include "passes/passes.h"
 
 struct kiln_model {
     kiln_graph *graph;
@@ -27,6 +28,7 @@ struct kiln_engine {
     int64_t last_batch; /* batch of the last completed run, 0 = none */
     bool *input_dynamic; /* per input: dims[0] was -1 in the model */
     float **outputs;     /* per output: max_batch-sized host buffer */
+    kiln_pass_stats pass_stats;
 };
 
 /* Value id of the model's i-th input/output, or -1. */

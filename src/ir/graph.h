@@ -39,12 +39,22 @@ extern const char *const kiln_dtype_names[KILN_DT_COUNT]; /* "f32", ... */
 size_t kiln_dtype_size(kiln_dtype t);
 
 /* Op set. Loaders normalise format-specific ops onto these. */
+/* Activation fused into conv / gemm / add by the passes: applied last. */
+typedef enum kiln_act {
+    KILN_ACT_NONE = 0,
+    KILN_ACT_RELU,
+    KILN_ACT_CLIP, /* clip(x, attrs.clip_min, attrs.clip_max), e.g. relu6 */
+    KILN_ACT_COUNT
+} kiln_act;
+
 typedef enum kiln_op {
-    KILN_OP_CONV = 0,        /* in: X[N,C,H,W], W[M,C/group,kh,kw], [B[M]]  out: Y */
+    KILN_OP_CONV = 0,        /* in: X[N,C,H,W], W[M,C/group,kh,kw], [B[M]], [R[N,M,OH,OW]]
+                                out: Y = act(conv(X,W) + B + R); R is the residual the
+                                fusion pass folds in (absent from loaders) */
     KILN_OP_BATCH_NORM,      /* in: X, scale[C], bias[C], mean[C], var[C]   attr: epsilon */
     KILN_OP_RELU,            /* in: X */
     KILN_OP_CLIP,            /* in: X   attr: clip_min, clip_max (relu6 = clip 0..6) */
-    KILN_OP_ADD,             /* in: A, B   attr: axis (-1: numpy broadcast; >= 0: Paddle
+    KILN_OP_ADD,             /* in: A, B   Y = act(A + B)   attr: axis (-1: numpy broadcast; >= 0: Paddle
                                 elementwise axis: B's dims align with A's from `axis`) */
     KILN_OP_SUM,             /* in: 1..KILN_MAX_IO tensors, numpy broadcast */
     KILN_OP_MAX_POOL,        /* in: X   attr: kernel, strides, pads, dilations, ceil_mode, auto_pad */
@@ -52,7 +62,7 @@ typedef enum kiln_op {
     KILN_OP_GLOBAL_AVG_POOL, /* in: X[N,C,H,W] out: [N,C,1,1] */
     KILN_OP_GLOBAL_MAX_POOL,
     KILN_OP_MATMUL,          /* in: A, B   numpy matmul (batched, broadcast) + trans_a/trans_b, alpha */
-    KILN_OP_GEMM,            /* in: A[M,K] (or [K,M] trans_a), B, [C]  Y = alpha*A'B' + beta*C */
+    KILN_OP_GEMM,            /* in: A[M,K] (or [K,M] trans_a), B, [C]  Y = act(alpha*A'B' + beta*C) */
     KILN_OP_SOFTMAX,         /* in: X   attr: axis; coerce_2d (ONNX opset < 13 semantics) */
     KILN_OP_SCALE,           /* in: X   Y = alpha*X + beta (bias_after_scale) or alpha*(X+beta) */
     KILN_OP_FLATTEN,         /* in: X   coerce_2d ? ONNX Flatten(axis) : flatten dims axis..axis_end */
@@ -106,6 +116,8 @@ typedef struct kiln_attrs {
     int32_t quant_bits[2];
     /* Output threshold from the model (Paddle `out_threshold`), 0 = none. */
     float out_threshold;
+    /* Fused activation (conv, gemm, add); loaders leave it NONE. */
+    kiln_act act;
 } kiln_attrs;
 
 kiln_attrs kiln_attrs_default(void);

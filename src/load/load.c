@@ -40,7 +40,7 @@ static kiln_status sniff(const char *path, kiln_model_format *fmt) {
 
 static kiln_status load_file(const char *model, const char *params, const kiln_logger *lg,
                              kiln_graph **out) {
-    kiln_model_format fmt;
+    kiln_model_format fmt = KILN_FORMAT_UNKNOWN;
     KILN_TRY(sniff(model, &fmt));
     if (fmt == KILN_FORMAT_ONNX) {
         if (params)

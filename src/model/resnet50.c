@@ -23,7 +23,8 @@
 void kiln_model_randn(float *dst, int64_t n, uint64_t seed, const char *name, double mean,
                       double std) {
     kiln_rng r = kiln_rng_seed(seed ^ kiln_hash_str(name));
-    for (int64_t i = 0; i < n; i++) dst[i] = (float)(mean + std * kiln_rng_normal(&r));
+    for (int64_t i = 0; i < n; i++)
+        dst[i] = (float)(mean + std * kiln_rng_normal(&r));
 }
 
 typedef struct builder {
@@ -69,7 +70,8 @@ static kiln_status conv_bn(builder *b, int32_t x, int64_t cin, int64_t *h, int64
     KILN_TRY(add_act(b, name, cout, oh, ow, &cid));
     kiln_attrs a = kiln_attrs_default();
     a.strides[0] = a.strides[1] = stride;
-    for (int i = 0; i < 4; i++) a.pads[i] = pad;
+    for (int i = 0; i < 4; i++)
+        a.pads[i] = pad;
     int32_t cin_ids[3] = {x, wid, KILN_NO_VALUE};
     KILN_TRY(kiln_graph_add_node(b->g, KILN_OP_CONV, name, 2, cin_ids, 1, &cid, &a, NULL));
 
@@ -80,10 +82,12 @@ static kiln_status conv_bn(builder *b, int32_t x, int64_t cin, int64_t *h, int64
         KILN_TRY(add_param(b, name, 1, &cout, &bn_in[1 + t], &p));
         if (t == 3) {
             kiln_rng r = kiln_rng_seed(b->seed ^ kiln_hash_str(name));
-            for (int64_t i = 0; i < cout; i++) p[i] = (float)(0.5 + kiln_rng_uniform(&r));
+            for (int64_t i = 0; i < cout; i++)
+                p[i] = (float)(0.5 + kiln_rng_uniform(&r));
         } else if (t == 0) {
             kiln_model_randn(p, cout, b->seed, name, 1.0, 0.1);
-            for (int64_t i = 0; i < cout; i++) p[i] *= (float)bn_gain;
+            for (int64_t i = 0; i < cout; i++)
+                p[i] *= (float)bn_gain;
         } else {
             kiln_model_randn(p, cout, b->seed, name, 0.0, 0.1);
         }
@@ -105,9 +109,9 @@ static kiln_status conv_bn(builder *b, int32_t x, int64_t cin, int64_t *h, int64
 }
 
 /* One bottleneck block res<stage><letter>; x has cin channels. */
-static kiln_status bottleneck(builder *b, int32_t x, int64_t cin, int64_t *h, int64_t *w,
-                              int stage, char letter, int64_t filters, int64_t stride,
-                              int shortcut, int32_t *y) {
+static kiln_status bottleneck(builder *b, int32_t x, int64_t cin, int64_t *h, int64_t *w, int stage,
+                              char letter, int64_t filters, int64_t stride, int shortcut,
+                              int32_t *y) {
     char cn[64], bn[64], name[160];
     int64_t h0 = *h, w0 = *w, hh = *h, ww = *w;
     int32_t a2, b2, c2, sc = x, sum;
@@ -151,7 +155,8 @@ static kiln_status build(builder *b) {
     kiln_attrs a = kiln_attrs_default();
     a.kernel[0] = a.kernel[1] = 3;
     a.strides[0] = a.strides[1] = 2;
-    for (int i = 0; i < 4; i++) a.pads[i] = 1;
+    for (int i = 0; i < 4; i++)
+        a.pads[i] = 1;
     h = (h + 2 - 3) / 2 + 1;
     w = (w + 2 - 3) / 2 + 1;
     KILN_TRY(add_act(b, "pool2d_0.tmp_0", 64, h, w, &t));
@@ -164,8 +169,8 @@ static kiln_status build(builder *b) {
         int64_t filters = (int64_t)64 << s;
         for (int i = 0; i < depth[s]; i++) {
             int64_t stride = (i == 0 && s > 0) ? 2 : 1;
-            KILN_TRY(bottleneck(b, x, cin, &h, &w, s + 2, (char)('a' + i), filters, stride,
-                                i == 0, &y));
+            KILN_TRY(
+                bottleneck(b, x, cin, &h, &w, s + 2, (char)('a' + i), filters, stride, i == 0, &y));
             x = y;
             cin = filters * 4;
         }
@@ -200,8 +205,8 @@ static kiln_status build(builder *b) {
     KILN_TRY(kiln_graph_add_value(g, "softmax_0.tmp_0", KILN_DT_F32, 2, ld, &prob));
     a = kiln_attrs_default();
     a.axis = -1;
-    KILN_TRY(kiln_graph_add_node(g, KILN_OP_SOFTMAX, "softmax_0.tmp_0", 1, &logits, 1, &prob, &a,
-                                 NULL));
+    KILN_TRY(
+        kiln_graph_add_node(g, KILN_OP_SOFTMAX, "softmax_0.tmp_0", 1, &logits, 1, &prob, &a, NULL));
     KILN_TRY(kiln_graph_add_output(g, prob));
     return kiln_graph_verify(g);
 }
@@ -213,8 +218,8 @@ kiln_status kiln_model_generate_resnet50(uint64_t seed, kiln_graph **out) {
     char ver[96];
     snprintf(ver, sizeof ver, "kiln generated resnet50 seed %llu", (unsigned long long)seed);
     b.g->format_version = strdup(ver);
-    kiln_status s = b.g->format_version ? build(&b)
-                                        : kiln_error(KILN_ERR_NO_MEMORY, "out of memory");
+    kiln_status s =
+        b.g->format_version ? build(&b) : kiln_error(KILN_ERR_NO_MEMORY, "out of memory");
     if (s != KILN_OK) {
         kiln_graph_destroy(b.g);
         return kiln_error_prefix(s, "generating resnet50");

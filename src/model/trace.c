@@ -77,7 +77,8 @@ static kiln_status run_node(kiln_trace *t, int32_t ni) {
         int32_t v = n->inputs[k];
         if (v == KILN_NO_VALUE || !(m->values[in[k]].flags & KILN_VALUE_INPUT)) continue;
         bool seen = false;
-        for (int32_t j = 0; j < k; j++) seen |= n->inputs[j] == v;
+        for (int32_t j = 0; j < k; j++)
+            seen |= n->inputs[j] == v;
         if (seen) continue;
         s = kiln_backend_ref.write_value(exec, in[k], t->acts[v], (size_t)value_numel(sh, v));
     }
@@ -104,10 +105,11 @@ static kiln_status run_node(kiln_trace *t, int32_t ni) {
     return KILN_OK;
 }
 
-kiln_status kiln_model_trace(kiln_graph *g, const float *input, int64_t batch,
-                             kiln_trace_fn before, kiln_trace_fn after, void *user) {
+kiln_status kiln_model_trace(kiln_graph *g, const float *input, int64_t batch, kiln_trace_fn before,
+                             kiln_trace_fn after, void *user) {
     if (g->n_inputs < 1 || batch < 1)
-        return kiln_error(KILN_ERR_INVALID_ARGUMENT, "trace: the graph has no input (or batch < 1)");
+        return kiln_error(KILN_ERR_INVALID_ARGUMENT,
+                          "trace: the graph has no input (or batch < 1)");
     kiln_graph *sh;
     KILN_TRY(kiln_graph_clone(g, &sh));
     kiln_status s = KILN_OK;
@@ -131,11 +133,13 @@ kiln_status kiln_model_trace(kiln_graph *g, const float *input, int64_t batch,
         if (!last || !acts) s = kiln_error(KILN_ERR_NO_MEMORY, "out of memory tracing");
     }
     if (s == KILN_OK) {
-        for (int32_t v = 0; v < g->n_values; v++) last[v] = -1;
+        for (int32_t v = 0; v < g->n_values; v++)
+            last[v] = -1;
         for (int32_t i = 0; i < g->n_nodes; i++)
             for (int32_t k = 0; k < g->nodes[i].n_inputs; k++)
                 if (g->nodes[i].inputs[k] >= 0) last[g->nodes[i].inputs[k]] = i;
-        for (int32_t i = 0; i < g->n_outputs; i++) last[g->outputs[i]] = g->n_nodes;
+        for (int32_t i = 0; i < g->n_outputs; i++)
+            last[g->outputs[i]] = g->n_nodes;
         acts[in0] = malloc((size_t)(n_in ? n_in : 1) * sizeof(float));
         if (!acts[in0])
             s = kiln_error(KILN_ERR_NO_MEMORY, "out of memory tracing");
@@ -164,7 +168,8 @@ kiln_status kiln_model_trace(kiln_graph *g, const float *input, int64_t batch,
         }
     }
     if (acts)
-        for (int32_t v = 0; v < g->n_values; v++) free(acts[v]);
+        for (int32_t v = 0; v < g->n_values; v++)
+            free(acts[v]);
     free(acts);
     free(last);
     kiln_graph_destroy(sh);

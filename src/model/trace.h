@@ -31,8 +31,8 @@ typedef kiln_status (*kiln_trace_fn)(void *user, kiln_trace *t, int32_t node);
  * activation is freed once its last consumer ran and the after-callback
  * returned. Nodes whose constant inputs are still missing (data == NULL) when
  * they run fail with a message naming the tensor. */
-kiln_status kiln_model_trace(kiln_graph *g, const float *input, int64_t batch,
-                             kiln_trace_fn before, kiln_trace_fn after, void *user);
+kiln_status kiln_model_trace(kiln_graph *g, const float *input, int64_t batch, kiln_trace_fn before,
+                             kiln_trace_fn after, void *user);
 
 /* Root-mean-square and finiteness of n floats. */
 double kiln_model_rms(const float *x, int64_t n, int64_t *n_nonfinite);

@@ -20,7 +20,9 @@ typedef struct ref_exec {
     int64_t built_batch;
 } ref_exec;
 
-static bool is_const(const kiln_value *v) { return v->data != NULL; }
+static bool is_const(const kiln_value *v) {
+    return v->data != NULL;
+}
 
 static const char *ref_unsupported_reason(const kiln_graph *g, int32_t node) {
     if (node < 0 || node >= g->n_nodes) return "node id out of range";
@@ -73,7 +75,8 @@ static kiln_status check_shapes(const kiln_graph *g) {
     for (int32_t i = 0; i < g->n_values && s == KILN_OK; i++) {
         const kiln_value *a = &g->values[i], *b = &c->values[i];
         bool same = a->rank == b->rank;
-        for (int32_t k = 0; same && k < a->rank; k++) same = a->dims[k] == b->dims[k];
+        for (int32_t k = 0; same && k < a->rank; k++)
+            same = a->dims[k] == b->dims[k];
         if (!same) {
             char b1[160], b2[160];
             s = kiln_error(KILN_ERR_SHAPE,
@@ -108,8 +111,8 @@ static kiln_status setup_value(ref_exec *e, int32_t id) {
         if (v->nbytes != (size_t)ne * sizeof(float))
             return kiln_error(KILN_ERR_SHAPE,
                               "ref backend: constant '%s' %s holds %zu bytes, expected %zu",
-                              v->name, kiln_shape_str(v->rank, v->dims, b1, sizeof b1),
-                              v->nbytes, (size_t)ne * sizeof(float));
+                              v->name, kiln_shape_str(v->rank, v->dims, b1, sizeof b1), v->nbytes,
+                              (size_t)ne * sizeof(float));
         if ((uintptr_t)v->data % alignof(float) == 0) {
             e->ptr[id] = (float *)(uintptr_t)v->data; /* never written: kernels write outputs */
         } else {
@@ -147,8 +150,10 @@ static kiln_status setup(ref_exec *e) {
             KILN_TRY(setup_value(e, n->outputs[k]));
         }
     }
-    for (int32_t i = 0; i < g->n_inputs; i++) KILN_TRY(setup_value(e, g->inputs[i]));
-    for (int32_t i = 0; i < g->n_outputs; i++) KILN_TRY(setup_value(e, g->outputs[i]));
+    for (int32_t i = 0; i < g->n_inputs; i++)
+        KILN_TRY(setup_value(e, g->inputs[i]));
+    for (int32_t i = 0; i < g->n_outputs; i++)
+        KILN_TRY(setup_value(e, g->outputs[i]));
     return KILN_OK;
 }
 
@@ -191,7 +196,8 @@ static void view(const ref_exec *e, int32_t id, int64_t batch, kiln_ref_tensor *
     const kiln_value *v = &e->g->values[id];
     t->p = e->ptr[id];
     t->rank = v->rank;
-    for (int32_t i = 0; i < v->rank; i++) t->d[i] = v->dims[i];
+    for (int32_t i = 0; i < v->rank; i++)
+        t->d[i] = v->dims[i];
     if (!is_const(v) && v->rank >= 1 && v->dims[0] == e->built_batch) t->d[0] = batch;
     t->n = kiln_numel(t->rank, t->d);
 }
@@ -244,7 +250,8 @@ static kiln_status ref_run(void *exec, int64_t batch) {
 
 static kiln_status check_io_arg(const ref_exec *e, int32_t id, const void *p, size_t n,
                                 const char *what) {
-    if (!e || !p) return kiln_error(KILN_ERR_INVALID_ARGUMENT, "ref backend: %s: NULL argument", what);
+    if (!e || !p)
+        return kiln_error(KILN_ERR_INVALID_ARGUMENT, "ref backend: %s: NULL argument", what);
     if (id < 0 || id >= e->g->n_values)
         return kiln_error(KILN_ERR_INVALID_ARGUMENT, "ref backend: %s: value id %d out of range",
                           what, (int)id);

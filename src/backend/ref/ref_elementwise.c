@@ -5,19 +5,19 @@
  *
  * Non-goals: other binary ops, in-place tricks.
  */
-#include <string.h>
-
 #include "backend/ref/ref.h"
 
 void kiln_ref_add(const kiln_node *n, const kiln_ref_tensor *in, kiln_ref_tensor *out) {
     const kiln_ref_tensor *A = &in[0], *B = &in[1];
     int32_t brank = B->rank;
     int64_t bd[KILN_MAX_RANK];
-    for (int32_t i = 0; i < brank; i++) bd[i] = B->d[i];
+    for (int32_t i = 0; i < brank; i++)
+        bd[i] = B->d[i];
     if (n->attrs.axis >= 0) {
         /* Paddle: B without trailing 1s sits at A's dims axis..; pad it to A's rank with 1s. */
         int32_t rb = B->rank;
-        while (rb > 0 && B->d[rb - 1] == 1) rb--;
+        while (rb > 0 && B->d[rb - 1] == 1)
+            rb--;
         brank = A->rank;
         for (int32_t i = 0; i < brank; i++) {
             int64_t j = i - n->attrs.axis;
@@ -62,10 +62,4 @@ void kiln_ref_unary(const kiln_node *n, const kiln_ref_tensor *in, kiln_ref_tens
         default: y[i] = v; break;
         }
     }
-}
-
-void kiln_ref_copy(const kiln_node *n, const kiln_ref_tensor *in, kiln_ref_tensor *out) {
-    (void)n;
-    int64_t k = in[0].n < out->n ? in[0].n : out->n;
-    if (k > 0 && in[0].p != out->p) memmove(out->p, in[0].p, (size_t)k * sizeof(float));
 }

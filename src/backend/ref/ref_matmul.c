@@ -17,15 +17,19 @@ void kiln_ref_matmul(const kiln_node *n, const kiln_ref_tensor *in, kiln_ref_ten
         M = 1, K = A->d[0], a_rs = 0, a_cs = 1;
     } else {
         int64_t r = A->d[A->rank - 2], c = A->d[A->rank - 1];
-        if (at->trans_a) M = c, K = r, a_rs = 1, a_cs = c;
-        else M = r, K = c, a_rs = c, a_cs = 1;
+        if (at->trans_a)
+            M = c, K = r, a_rs = 1, a_cs = c;
+        else
+            M = r, K = c, a_rs = c, a_cs = 1;
     }
     if (B->rank == 1) {
         N = 1, b_rs = 1, b_cs = 0;
     } else {
         int64_t r = B->d[B->rank - 2], c = B->d[B->rank - 1];
-        if (at->trans_b) N = r, b_rs = 1, b_cs = c;
-        else N = c, b_rs = c, b_cs = 1;
+        if (at->trans_b)
+            N = r, b_rs = 1, b_cs = c;
+        else
+            N = c, b_rs = c, b_cs = 1;
     }
     /* Batch dims: everything but the matrix dims. */
     int32_t ra = A->rank > 2 ? A->rank - 2 : 0, rb = B->rank > 2 ? B->rank - 2 : 0;
@@ -40,8 +44,10 @@ void kiln_ref_matmul(const kiln_node *n, const kiln_ref_tensor *in, kiln_ref_ten
     int64_t c[KILN_MAX_RANK];
     for (int64_t bi = 0; bi < nb; bi++) {
         kiln_ref_coords(bi, rbatch, bdims, c);
-        const float *ap = A->p + kiln_ref_bcast_offset(ra, A->d, rbatch, c) * (A->rank == 1 ? K : M * K);
-        const float *bp = B->p + kiln_ref_bcast_offset(rb, B->d, rbatch, c) * (B->rank == 1 ? K : K * N);
+        const float *ap =
+            A->p + kiln_ref_bcast_offset(ra, A->d, rbatch, c) * (A->rank == 1 ? K : M * K);
+        const float *bp =
+            B->p + kiln_ref_bcast_offset(rb, B->d, rbatch, c) * (B->rank == 1 ? K : K * N);
         float *yp = out->p + bi * M * N;
         for (int64_t i = 0; i < M; i++)
             for (int64_t j = 0; j < N; j++) {

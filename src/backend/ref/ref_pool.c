@@ -36,8 +36,10 @@ void kiln_ref_pool(const kiln_node *n, const kiln_ref_tensor *in, kiln_ref_tenso
                         if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
                         double v = xp[ih * W + iw];
                         inside++;
-                        if (is_max) acc = v > acc ? v : acc;
-                        else acc += v;
+                        if (is_max)
+                            acc = v > acc ? v : acc;
+                        else
+                            acc += v;
                     }
                 }
                 if (!is_max) {
@@ -53,13 +55,16 @@ void kiln_ref_global_pool(const kiln_node *n, const kiln_ref_tensor *in, kiln_re
     const kiln_ref_tensor *x = &in[0];
     bool is_max = n->op == KILN_OP_GLOBAL_MAX_POOL;
     int64_t NC = x->d[0] * x->d[1], S = 1;
-    for (int32_t i = 2; i < x->rank; i++) S *= x->d[i];
+    for (int32_t i = 2; i < x->rank; i++)
+        S *= x->d[i];
     for (int64_t p = 0; p < NC; p++) {
         double acc = is_max ? -INFINITY : 0.0;
         for (int64_t i = 0; i < S; i++) {
             double v = x->p[p * S + i];
-            if (is_max) acc = v > acc ? v : acc;
-            else acc += v;
+            if (is_max)
+                acc = v > acc ? v : acc;
+            else
+                acc += v;
         }
         out->p[p] = (float)(is_max ? acc : (S > 0 ? acc / (double)S : 0.0));
     }

@@ -32,6 +32,9 @@ typedef struct kiln_backend {
     kiln_status (*write_value)(void *exec, int32_t id, const float *src, size_t n);
     kiln_status (*read_value)(void *exec, int32_t id, float *dst, size_t n);
     void (*destroy)(void *exec);
+    /* Optional (may be NULL): runs once for `batch`, timing each node;
+     * ms_per_node has g->n_nodes entries. */
+    kiln_status (*profile)(void *exec, int64_t batch, double *ms_per_node);
 } kiln_backend;
 
 /* The registry (backend/registry.c): NULL if not compiled in. */

@@ -206,6 +206,7 @@ static kiln_status check_window_attrs(const ctx *c, bool with_kernel) {
 static int64_t window_out(const kiln_attrs *a, int64_t in, int64_t k, int64_t s, int64_t d,
                           int64_t pb, int64_t pe, bool ceil_mode) {
     if (in < 0) return -1;
+    if (in > ((int64_t)1 << 40)) return -2; /* absurd sizes would overflow below */
     int64_t ek = d * (k - 1) + 1;
     if (a->auto_pad == KILN_PAD_SAME_UPPER || a->auto_pad == KILN_PAD_SAME_LOWER)
         return in < 1 ? -2 : (in + s - 1) / s;
@@ -220,7 +221,7 @@ static int64_t window_out(const kiln_attrs *a, int64_t in, int64_t k, int64_t s,
 }
 
 static kiln_status infer_conv(const ctx *c) {
-    KILN_TRY(check_io(c, 2, 3));
+    KILN_TRY(check_io(c, 2, 4));
     KILN_TRY(check_rank(c, 0, 4, 4, "input X"));
     KILN_TRY(check_rank(c, 1, 4, 4, "weight W"));
     KILN_TRY(check_window_attrs(c, false));
@@ -263,6 +264,16 @@ static kiln_status infer_conv(const ctx *c) {
                         (long long)a->pads[2], (long long)a->pads[3], (long long)a->dilations[0],
                         (long long)a->dilations[1]);
         s.d[2 + i] = o;
+    }
+    if (has_in(c, 3)) { /* fused residual: exactly the output's shape */
+        const kiln_value *r = in_val(c, 3);
+        bool ok = r->rank == 4;
+        for (int i = 0; ok && i < 4; i++)
+            ok = r->dims[i] == s.d[i] || r->dims[i] < 0 || s.d[i] < 0;
+        if (!ok)
+            return fail(c, "residual '%s' has shape %s but the conv output is %s", r->name,
+                        vs(c, c->n->inputs[3], b1, sizeof b1),
+                        kiln_shape_str(4, s.d, b2, sizeof b2));
     }
     return set_out(c, &s);
 }
@@ -320,7 +331,7 @@ static kiln_status infer_add(const ctx *c) {
     while (rb > 0 && B->dims[rb - 1] == 1)
         rb--;
     char b1[160], b2[160];
-    if (axis + rb > A->rank)
+    if (axis > A->rank || axis + rb > A->rank)
         return fail(c, "'%s' %s does not fit into '%s' %s at axis %lld", B->name,
                     vs(c, c->n->inputs[1], b1, sizeof b1), A->name,
                     vs(c, c->n->inputs[0], b2, sizeof b2), (long long)axis);
@@ -659,6 +670,12 @@ kiln_status kiln_infer_node(kiln_graph *g, int32_t id) {
                         v->nbytes);
         }
     }
+    /* Fused activation: only conv, gemm and add apply one. */
+    if ((unsigned)n->attrs.act >= KILN_ACT_COUNT)
+        return fail(&c, "fused activation %d is not a kiln_act", (int)n->attrs.act);
+    if (n->attrs.act != KILN_ACT_NONE && n->op != KILN_OP_CONV && n->op != KILN_OP_GEMM &&
+        n->op != KILN_OP_ADD)
+        return fail(&c, "a fused activation is only defined for conv, gemm and add");
     switch (n->op) {
     case KILN_OP_CONV: return infer_conv(&c);
     case KILN_OP_BATCH_NORM: return infer_batch_norm(&c);

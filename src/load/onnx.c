@@ -457,6 +457,24 @@ static kiln_status add_graph_input(kiln_onnx_ctx *c, const kiln_pb *graph, const
                           "least its rank (give it a shape, e.g. with onnx.tools or "
                           "onnxsim --overwrite-input-shape)",
                           c->path, f->offset, SPN(name));
+    for (int32_t b = 0; b < c->n_bind; b++) {
+        const kiln_onnx_binding *bd = &c->bind[b];
+        if (strlen(bd->name) != name.n || memcmp(bd->name, name.p, name.n) != 0) continue;
+        int64_t ne = kiln_numel(bd->rank, bd->dims);
+        size_t es = kiln_dtype_size(bd->dtype);
+        if (bd->rank < 0 || bd->rank > KILN_MAX_RANK || ne < 0 || es == 0 ||
+            (uint64_t)ne > c->max_const / es)
+            return kiln_error(KILN_ERR_INVALID_ARGUMENT, "%s: binding for input '%s' has a bad "
+                                                         "shape or type",
+                              c->path, bd->name);
+        void *p = kiln_graph_alloc(c->g, (size_t)ne * es);
+        if (!p) return kiln_error(KILN_ERR_NO_MEMORY, "%s: out of memory", c->path);
+        if (ne) memcpy(p, bd->data, (size_t)ne * es);
+        KILN_TRY(kiln_onnx_new_value(c, name, bd->dtype, bd->rank, bd->dims, &id));
+        kiln_graph_set_const(c->g, id, p, (size_t)ne * es);
+        c->bound[b] = true;
+        return KILN_OK;
+    }
     KILN_TRY(kiln_onnx_new_value(c, name, dt, rank, dims, &id));
     return kiln_graph_add_input(c->g, id);
 }
@@ -610,14 +628,9 @@ static kiln_status parse_model(kiln_onnx_ctx *c, const uint8_t *data, size_t siz
                           "%s: the model imports no default-domain opset (opset_import); "
                           "models before IR version 3 are not supported",
                           c->path);
-    if (c->opset < 7)
-        return kiln_error(KILN_ERR_UNSUPPORTED,
-                          "%s: opset %lld is too old (Kiln supports 9..17; 7 and 8 mostly "
-                          "work): convert it with onnx.version_converter",
-                          c->path, (long long)c->opset);
-    if (c->opset < 9 || c->opset > 17)
+    if (c->opset > 17)
         kiln_log(c->logger, KILN_LOG_WARNING,
-                 "%s: opset %lld is outside the tested range 9..17; loading with the nearest "
+                 "%s: opset %lld is newer than the tested range 9..17; loading with opset-17 "
                  "semantics",
                  c->path, (long long)c->opset);
     char ver[512];
@@ -629,6 +642,11 @@ static kiln_status parse_model(kiln_onnx_ctx *c, const uint8_t *data, size_t siz
     if (!c->g->format_version || !c->g->source)
         return kiln_error(KILN_ERR_NO_MEMORY, "%s: out of memory", c->path);
     KILN_TRY(parse_graph(c, &m, &graph));
+    for (int32_t b = 0; b < c->n_bind; b++)
+        if (!c->bound[b])
+            return kiln_error(KILN_ERR_NOT_FOUND, "%s: a value was bound to '%s', which is not a "
+                                                  "graph input",
+                              c->path, c->bind[b].name);
     kiln_status s = kiln_graph_verify(c->g);
     if (s != KILN_OK) return kiln_error_prefix(s, "%s", c->path);
     kiln_log(c->logger, KILN_LOG_INFO, "%s: %s: %d nodes, %d values, %d inputs, %d outputs",
@@ -638,17 +656,27 @@ static kiln_status parse_model(kiln_onnx_ctx *c, const uint8_t *data, size_t siz
 }
 
 static kiln_status load_into(kiln_graph *g, const uint8_t *data, size_t size, const char *name,
-                             bool borrow, size_t max_const, const kiln_logger *logger) {
+                             bool borrow, const kiln_onnx_options *o, const kiln_logger *logger) {
     kiln_onnx_ctx *c = calloc(1, sizeof *c);
     if (!c) return kiln_error(KILN_ERR_NO_MEMORY, "%s: out of memory", name);
     c->g = g;
     c->path = name;
     c->logger = logger;
     c->borrow = borrow;
-    c->max_const = max_const ? max_const : KILN_ONNX_MAX_CONST_BYTES;
+    c->max_const = o && o->max_const_bytes ? o->max_const_bytes : KILN_ONNX_MAX_CONST_BYTES;
+    if (o && o->n_bind > 0) {
+        c->bind = o->bind;
+        c->n_bind = o->n_bind;
+        c->bound = calloc((size_t)o->n_bind, sizeof *c->bound);
+        if (!c->bound) {
+            free(c);
+            return kiln_error(KILN_ERR_NO_MEMORY, "%s: out of memory", name);
+        }
+    }
     snprintf(c->node.label, sizeof c->node.label, "model");
     static const uint8_t empty = 0;
     kiln_status s = parse_model(c, data ? data : &empty, size);
+    free(c->bound);
     free(c->slots);
     free(c->scratch);
     free(c);
@@ -656,13 +684,12 @@ static kiln_status load_into(kiln_graph *g, const uint8_t *data, size_t size, co
 }
 
 kiln_status kiln_load_onnx_buffer(const uint8_t *data, size_t size, const char *name,
-                                  size_t max_const_bytes, const kiln_logger *logger,
+                                  const kiln_onnx_options *o, const kiln_logger *logger,
                                   kiln_graph **out) {
     *out = NULL;
     kiln_graph *g;
     KILN_TRY(kiln_graph_create(&g));
-    kiln_status s = load_into(g, data, size, name ? name : "(buffer)", false, max_const_bytes,
-                              logger);
+    kiln_status s = load_into(g, data, size, name ? name : "(buffer)", false, o, logger);
     if (s != KILN_OK) {
         kiln_graph_destroy(g);
         return s;
@@ -671,7 +698,8 @@ kiln_status kiln_load_onnx_buffer(const uint8_t *data, size_t size, const char *
     return KILN_OK;
 }
 
-kiln_status kiln_load_onnx(const char *path, const kiln_logger *logger, kiln_graph **out) {
+kiln_status kiln_load_onnx_ex(const char *path, const kiln_onnx_options *o,
+                              const kiln_logger *logger, kiln_graph **out) {
     *out = NULL;
     kiln_mapping map;
     KILN_TRY(kiln_map_file(path, &map));
@@ -687,11 +715,15 @@ kiln_status kiln_load_onnx(const char *path, const kiln_logger *logger, kiln_gra
         kiln_graph_destroy(g);
         return s;
     }
-    s = load_into(g, map.data, map.size, path, true, 0, logger);
+    s = load_into(g, map.data, map.size, path, true, o, logger);
     if (s != KILN_OK) {
         kiln_graph_destroy(g);
         return s;
     }
     *out = g;
     return KILN_OK;
+}
+
+kiln_status kiln_load_onnx(const char *path, const kiln_logger *logger, kiln_graph **out) {
+    return kiln_load_onnx_ex(path, NULL, logger, out);
 }

@@ -64,6 +64,9 @@ typedef struct kiln_onnx_ctx {
     const kiln_logger *logger;
     bool borrow;      /* constants may point into the parsed buffer */
     size_t max_const; /* bytes */
+    const struct kiln_onnx_binding *bind;
+    int32_t n_bind;
+    bool *bound; /* n_bind flags: binding used */
     int64_t opset;
     int64_t ir_version;
     int32_t *slots; /* name table: value ids, -1 empty; size n_slots (power of 2) */

@@ -314,6 +314,22 @@ static kiln_status map_add(kiln_onnx_ctx *c, lowered *L) {
     KILN_TRY(kiln_onnx_input_req(c, 0, "A", &L->in[0]));
     KILN_TRY(kiln_onnx_input_req(c, 1, "B", &L->in[1]));
     L->n_in = 2;
+    if (c->opset < 7) {
+        /* Add-6: broadcast=1 with `axis` aligns B's dims with A's from axis (Kiln's
+         * Paddle-style add); without axis B is a suffix of A (numpy-compatible). */
+        int64_t bc, axis;
+        KILN_TRY(kiln_onnx_attr_int(c, "broadcast", 0, &bc));
+        KILN_TRY(kiln_onnx_attr_int(c, "axis", -1, &axis));
+        if (bc && kiln_onnx_attr_get(c, "axis")) {
+            if (axis < 0 && rank_known(c, L->in[0])) axis += val(c, L->in[0])->rank;
+            if (axis < 0)
+                return kiln_onnx_node_error(c, KILN_ERR_UNSUPPORTED,
+                                            "legacy broadcast axis %lld with an unknown input "
+                                            "rank",
+                                            (long long)axis);
+            L->a.axis = axis;
+        }
+    }
     return only_outputs(c, 1, "Add has one output");
 }
 
@@ -372,13 +388,19 @@ static kiln_status map_flatten(kiln_onnx_ctx *c, lowered *L) {
 }
 
 static kiln_status map_reshape(kiln_onnx_ctx *c, lowered *L) {
-    KILN_TRY(need_inputs(c, 2, 2));
     L->op = KILN_OP_RESHAPE;
+    int32_t sid, n;
+    if (c->opset < 5) { /* Reshape-1: the shape is an attribute */
+        KILN_TRY(need_inputs(c, 1, 1));
+        KILN_TRY(kiln_onnx_attr_ints(c, "shape", L->a.shape, KILN_MAX_RANK, &n));
+        if (n < 0) return kiln_onnx_node_error(c, KILN_ERR_FORMAT, "missing attribute 'shape'");
+    } else {
+        KILN_TRY(need_inputs(c, 2, 2));
+        KILN_TRY(kiln_onnx_input_req(c, 1, "shape", &sid));
+        KILN_TRY(const_ints(c, sid, "Reshape shape", L->a.shape, KILN_MAX_RANK, &n));
+    }
     KILN_TRY(kiln_onnx_input_req(c, 0, "data", &L->in[0]));
     L->n_in = 1;
-    int32_t sid, n;
-    KILN_TRY(kiln_onnx_input_req(c, 1, "shape", &sid));
-    KILN_TRY(const_ints(c, sid, "Reshape shape", L->a.shape, KILN_MAX_RANK, &n));
     L->a.shape_rank = n;
     int64_t allowzero;
     KILN_TRY(kiln_onnx_attr_int(c, "allowzero", 0, &allowzero));

@@ -441,6 +441,32 @@ static kiln_status h_relu6(bctx *c) {
     return add_node(c, KILN_OP_CLIP, 1, &x, out, &a);
 }
 
+static kiln_status h_clip(bctx *c) {
+    int32_t x, out;
+    if (has_input(c, "Min") || has_input(c, "Max"))
+        return op_error(c, KILN_ERR_UNSUPPORTED,
+                        "Min/Max tensor inputs (bounds computed at run time); Kiln handles the "
+                        "constant 'min'/'max' attributes only");
+    KILN_TRY(input(c, "X", true, &x));
+    KILN_TRY(output(c, "Out", &out));
+    kiln_attrs a = base_attrs(c);
+    a.clip_min = kiln_paddle_attr_float(c->op, "min", a.clip_min);
+    a.clip_max = kiln_paddle_attr_float(c->op, "max", a.clip_max);
+    return add_node(c, KILN_OP_CLIP, 1, &x, out, &a);
+}
+
+static kiln_status h_sum(bctx *c) {
+    int32_t in[KILN_MAX_IO], out;
+    const kiln_paddle_slot *s = kiln_paddle_op_input(c->op, "X");
+    if (!s || s->n_args < 1 || s->n_args > KILN_MAX_IO)
+        return op_error(c, KILN_ERR_UNSUPPORTED, "sum of %d tensors (Kiln handles 1..%d)",
+                        s ? (int)s->n_args : 0, KILN_MAX_IO);
+    for (int32_t i = 0; i < s->n_args; i++) KILN_TRY(value_of(c, s->args[i], "X", &in[i]));
+    KILN_TRY(output(c, "Out", &out));
+    kiln_attrs a = base_attrs(c);
+    return add_node(c, KILN_OP_SUM, s->n_args, in, out, &a);
+}
+
 static kiln_status h_elementwise_add(bctx *c) {
     int32_t in[2];
     KILN_TRY(input(c, "X", true, &in[0]));
@@ -755,6 +781,8 @@ static const handler handlers[] = {
     {"batch_norm", h_batch_norm},
     {"relu", h_relu},
     {"relu6", h_relu6},
+    {"clip", h_clip},
+    {"sum", h_sum},
     {"elementwise_add", h_elementwise_add},
     {"pool2d", h_pool2d},
     {"mul", h_mul},

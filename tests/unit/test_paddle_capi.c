@@ -44,8 +44,8 @@ int main(void) {
     KT_CHECK(strstr(PD_GetLastError(), "PD_TensorCopyFromCpuFloat") != NULL, "says what to do: %s",
              PD_GetLastError());
 
-    int32_t shape[4] = {3, 3, 16, 16}; /* batch 3 > TRT max_batch 1: engine rebuilt */
-    size_t n = 3 * 3 * 16 * 16;
+    int32_t shape[4] = {3, 3, 224, 224}; /* batch 3 > TRT max_batch 1: engine rebuilt */
+    size_t n = 3 * 3 * 224 * 224;
     float *x = malloc(n * sizeof(float));
     kt_fill_uniform(x, n, 7, -2.0f, 2.0f);
     PD_TensorReshape(in, 4, shape);
@@ -69,7 +69,7 @@ int main(void) {
     bo.max_batch = 3;
     kiln_engine *e = NULL;
     KT_OK(kiln_engine_build(km, &bo, &e));
-    int64_t d[4] = {3, 3, 16, 16};
+    int64_t d[4] = {3, 3, 224, 224};
     KT_OK(kiln_engine_set_input(e, 0, x, d, 4));
     KT_OK(kiln_engine_run(e));
     const float *ky;

@@ -131,6 +131,20 @@ static void test_conv(void) {
     a = conv_attrs(3, 2, 0, 0, 0, 0);
     OK1(KILN_OP_CONV, &a, S(5, 2, 3, 3), S(5, 7, 7, 5), S(2, 7, 1, 1));
 
+    /* fused residual (4th input) and activation */
+    a = conv_attrs(1, 1, 1, 1, 1, 1);
+    a.act = KILN_ACT_RELU;
+    OK1(KILN_OP_CONV, &a, S(-1, 4, 7, 9), S(-1, 3, 7, 9), S(4, 3, 3, 3), S(4), S(-1, 4, 7, 9));
+    ERR(KILN_OP_CONV, &a, "in3", "[1,4,7,8]", S(1, 3, 7, 9), S(4, 3, 3, 3), S(4), S(1, 4, 7, 8));
+    a.act = (kiln_act)7;
+    ERR(KILN_OP_CONV, &a, "activation", NULL, S(1, 3, 7, 9), S(4, 3, 3, 3));
+    a = kiln_attrs_default();
+    a.act = KILN_ACT_CLIP;
+    OK1(KILN_OP_ADD, &a, S(2, 3), S(2, 3), S(3));
+    OK1(KILN_OP_GEMM, &a, S(2, 5), S(2, 3), S(3, 5));
+    ERR(KILN_OP_RELU, &a, "activation", NULL, S(2, 3));
+    ERR(KILN_OP_MATMUL, &a, "activation", NULL, S(2, 3), S(3, 5));
+
     /* errors */
     a = conv_attrs(1, 1, 1, 1, 1, 1);
     ERR(KILN_OP_CONV, &a, "in0", "[1,5,7,7]", S(1, 5, 7, 7), S(4, 3, 3, 3));

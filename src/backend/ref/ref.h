@@ -19,6 +19,15 @@ typedef struct kiln_ref_tensor {
     int64_t n; /* element count */
 } kiln_ref_tensor;
 
+/* The node's fused activation (conv, gemm, add), applied last. */
+static inline double kiln_ref_act(const kiln_attrs *a, double v) {
+    switch (a->act) {
+    case KILN_ACT_RELU: return v > 0.0 ? v : 0.0;
+    case KILN_ACT_CLIP: return v < a->clip_min ? a->clip_min : (v > a->clip_max ? a->clip_max : v);
+    default: return v;
+    }
+}
+
 /* Begin pad of spatial dim `i` (0 = H, 1 = W) for a window of kernel k over
  * input size `in`, resolving auto_pad as ONNX/TF do; *end gets the end pad. */
 int64_t kiln_ref_pad_begin(const kiln_attrs *a, int i, int64_t in, int64_t k, int64_t *end);

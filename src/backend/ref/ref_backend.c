@@ -14,9 +14,10 @@
 
 typedef struct ref_exec {
     const kiln_graph *g;
-    float **ptr;          /* per value: activation buffer or f32 constant data, or NULL */
-    unsigned char *owned; /* per value: ptr[i] was malloc'ed here */
-    int64_t *cap;         /* per value: elements behind ptr[i] */
+    float **ptr;            /* per value: activation buffer or f32 constant data, or NULL */
+    unsigned char *owned;   /* per value: ptr[i] was malloc'ed here */
+    int64_t *cap;           /* per value: elements behind ptr[i] */
+    unsigned char *batched; /* per value: dims[0] is the batch (follows the run batch) */
     int64_t built_batch;
 } ref_exec;
 
@@ -44,12 +45,13 @@ static const char *ref_unsupported_reason(const kiln_graph *g, int32_t node) {
 static void ref_destroy(void *exec) {
     ref_exec *e = exec;
     if (!e) return;
-    if (e->ptr)
+    if (e->ptr && e->owned)
         for (int32_t i = 0; i < e->g->n_values; i++)
             if (e->owned[i]) free(e->ptr[i]);
     free(e->ptr);
     free(e->owned);
     free(e->cap);
+    free(e->batched);
     free(e);
 }
 
@@ -137,6 +139,17 @@ static kiln_status setup(ref_exec *e) {
     const kiln_graph *g = e->g;
     for (int32_t i = 0; i < g->n_nodes; i++) {
         const kiln_node *n = &g->nodes[i];
+        for (int32_t k = 0; k < n->n_inputs + n->n_outputs; k++) {
+            int32_t id = k < n->n_inputs ? n->inputs[k] : n->outputs[k - n->n_inputs];
+            if (id == KILN_NO_VALUE || g->values[id].dtype == KILN_DT_F32) continue;
+            const kiln_value *v = &g->values[id];
+            return kiln_error(KILN_ERR_UNSUPPORTED,
+                              "ref backend: node '%s' (%s): tensor '%s' is %s; the reference "
+                              "backend handles f32 only (convert it in the loader or a pass)",
+                              n->name, kiln_op_names[n->op], v->name,
+                              (unsigned)v->dtype < KILN_DT_COUNT ? kiln_dtype_names[v->dtype]
+                                                                 : "?");
+        }
         const char *why = ref_unsupported_reason(g, i);
         if (why)
             return kiln_error(KILN_ERR_UNSUPPORTED, "ref backend: node '%s' (%s): %s", n->name,
@@ -157,6 +170,28 @@ static kiln_status setup(ref_exec *e) {
     return KILN_OK;
 }
 
+/* An activation carries the batch in dims[0] when dims[0] is the built batch and it is a
+ * graph input / unproduced activation, or the output of a node with a batched input. So
+ * activations computed from constants only keep their shape at any run batch. */
+static void mark_batched(ref_exec *e) {
+    const kiln_graph *g = e->g;
+    for (int32_t i = 0; i < g->n_values; i++) {
+        const kiln_value *v = &g->values[i];
+        e->batched[i] =
+            !is_const(v) && v->producer < 0 && v->rank >= 1 && v->dims[0] == e->built_batch;
+    }
+    for (int32_t i = 0; i < g->n_nodes; i++) {
+        const kiln_node *n = &g->nodes[i];
+        bool any = false;
+        for (int32_t k = 0; k < n->n_inputs; k++)
+            if (n->inputs[k] != KILN_NO_VALUE && e->batched[n->inputs[k]]) any = true;
+        for (int32_t k = 0; k < n->n_outputs; k++) {
+            const kiln_value *v = &g->values[n->outputs[k]];
+            e->batched[n->outputs[k]] = any && v->rank >= 1 && v->dims[0] == e->built_batch;
+        }
+    }
+}
+
 static kiln_status ref_create(const kiln_graph *g, const kiln_backend_options *o, void **exec) {
     (void)o;
     if (!g || !exec) return kiln_error(KILN_ERR_INVALID_ARGUMENT, "ref backend: NULL argument");
@@ -169,7 +204,8 @@ static kiln_status ref_create(const kiln_graph *g, const kiln_backend_options *o
     e->ptr = calloc(nv, sizeof *e->ptr);
     e->owned = calloc(nv, 1);
     e->cap = calloc(nv, sizeof *e->cap);
-    if (!e->ptr || !e->owned || !e->cap) {
+    e->batched = calloc(nv, 1);
+    if (!e->ptr || !e->owned || !e->cap || !e->batched) {
         ref_destroy(e);
         return kiln_error(KILN_ERR_NO_MEMORY, "ref backend: out of memory");
     }
@@ -179,6 +215,7 @@ static kiln_status ref_create(const kiln_graph *g, const kiln_backend_options *o
         return kiln_error(KILN_ERR_SHAPE, "ref backend: the batch must be resolved (got %lld)",
                           (long long)e->built_batch);
     }
+    mark_batched(e);
     kiln_status s = setup(e);
     if (s != KILN_OK) {
         ref_destroy(e);
@@ -188,8 +225,8 @@ static kiln_status ref_create(const kiln_graph *g, const kiln_backend_options *o
     return KILN_OK;
 }
 
-/* View of value `id` for a run at `batch`: activations whose dims[0] is the
- * built batch get dims[0] = batch; constants are unaffected. */
+/* View of value `id` for a run at `batch`: batched activations (see
+ * mark_batched) get dims[0] = batch; constants are unaffected. */
 static void view(const ref_exec *e, int32_t id, int64_t batch, kiln_ref_tensor *t) {
     memset(t, 0, sizeof *t);
     if (id == KILN_NO_VALUE) return;
@@ -198,7 +235,7 @@ static void view(const ref_exec *e, int32_t id, int64_t batch, kiln_ref_tensor *
     t->rank = v->rank;
     for (int32_t i = 0; i < v->rank; i++)
         t->d[i] = v->dims[i];
-    if (!is_const(v) && v->rank >= 1 && v->dims[0] == e->built_batch) t->d[0] = batch;
+    if (e->batched[id]) t->d[0] = batch;
     t->n = kiln_numel(t->rank, t->d);
 }
 

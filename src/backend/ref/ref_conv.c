@@ -1,6 +1,7 @@
 /*
  * ref_conv.c — reference 2-D convolution, NCHW, grouped, strided, dilated,
- * explicit or auto padding: a direct 7-deep loop accumulating in double.
+ * explicit or auto padding, Y = act(conv(X,W) + B + R) with the optional bias,
+ * fused residual R and fused activation: a direct 7-deep loop in double.
  *
  * Non-goals: im2col, blocking, any speed.
  */
@@ -8,7 +9,7 @@
 
 void kiln_ref_conv(const kiln_node *n, const kiln_ref_tensor *in, kiln_ref_tensor *out) {
     const kiln_attrs *a = &n->attrs;
-    const kiln_ref_tensor *x = &in[0], *w = &in[1], *b = &in[2];
+    const kiln_ref_tensor *x = &in[0], *w = &in[1], *b = &in[2], *r = &in[3];
     int64_t N = x->d[0], C = x->d[1], H = x->d[2], W = x->d[3];
     int64_t M = w->d[0], CG = w->d[1], KH = w->d[2], KW = w->d[3];
     int64_t OH = out->d[2], OW = out->d[3];
@@ -38,7 +39,9 @@ void kiln_ref_conv(const kiln_node *n, const kiln_ref_tensor *in, kiln_ref_tenso
                             }
                         }
                     }
-                    out->p[((nn * M + m) * OH + oh) * OW + ow] = (float)acc;
+                    int64_t yi = ((nn * M + m) * OH + oh) * OW + ow;
+                    if (r->p) acc += r->p[yi]; /* fused residual, same shape as Y */
+                    out->p[yi] = (float)kiln_ref_act(a, acc);
                 }
         }
 }

@@ -1,7 +1,7 @@
 /*
- * ref_elementwise.c — reference add (numpy or Paddle-axis broadcast), n-ary
- * sum, relu, clip, scale and identity. Broadcasting goes through per-element
- * coordinates: slow and plainly correct.
+ * ref_elementwise.c — reference add (numpy or Paddle-axis broadcast, fused
+ * activation), n-ary sum, relu, clip, scale and identity. Broadcasting goes
+ * through per-element coordinates: slow and plainly correct.
  *
  * Non-goals: other binary ops, in-place tricks.
  */
@@ -29,7 +29,7 @@ void kiln_ref_add(const kiln_node *n, const kiln_ref_tensor *in, kiln_ref_tensor
         kiln_ref_coords(i, out->rank, out->d, c);
         double va = A->p[kiln_ref_bcast_offset(A->rank, A->d, out->rank, c)];
         double vb = B->p[kiln_ref_bcast_offset(brank, bd, out->rank, c)];
-        out->p[i] = (float)(va + vb);
+        out->p[i] = (float)kiln_ref_act(&n->attrs, va + vb);
     }
 }
 

@@ -1,7 +1,8 @@
 /*
  * ref_matmul.c — reference matmul (numpy semantics: 1-D promotion, batch
  * broadcast, trans_a/trans_b on the last two dims, alpha) and gemm
- * (Y = alpha*op(A)*op(B) + beta*C, C unidirectionally broadcast to [M,N]).
+ * (Y = act(alpha*op(A)*op(B) + beta*C), C unidirectionally broadcast to
+ * [M,N], act the fused activation).
  * Dot products accumulate in double.
  *
  * Non-goals: blocking, packing.
@@ -77,6 +78,6 @@ void kiln_ref_gemm(const kiln_node *n, const kiln_ref_tensor *in, kiln_ref_tenso
                 int64_t oc[2] = {i, j};
                 y += at->beta * (double)C->p[kiln_ref_bcast_offset(C->rank, C->d, 2, oc)];
             }
-            out->p[i * N + j] = (float)y;
+            out->p[i * N + j] = (float)kiln_ref_act(at, y);
         }
 }

@@ -189,6 +189,51 @@ kiln_status kiln_paddle_load_partial(const char *program_path, const char *param
     return KILN_OK;
 }
 
+kiln_status kiln_paddle_model_from_program(const uint8_t *program, size_t size, const char *name,
+                                           kiln_paddle_model **out) {
+    *out = NULL;
+    if (!name) name = "<memory>";
+    kiln_paddle_model *m = calloc(1, sizeof *m);
+    if (!m) return kiln_error(KILN_ERR_NO_MEMORY, "out of memory loading %s", name);
+    kiln_status s = KILN_OK;
+    uint8_t *copy = malloc(size ? size : 1);
+    m->owned = malloc(sizeof *m->owned);
+    m->program_path = strdup(name);
+    m->params_dir = strdup(".");
+    if (!copy || !m->owned || !m->program_path || !m->params_dir) {
+        free(copy);
+        s = kiln_error(KILN_ERR_NO_MEMORY, "out of memory loading %s", name);
+    } else {
+        if (size) memcpy(copy, program, size);
+        m->owned[m->n_owned++] = copy;
+        m->program_map.data = copy;
+        m->program_map.size = size;
+        s = kiln_paddle_program_parse(copy, size, name, &m->program);
+    }
+    const char **names = NULL;
+    int32_t n = 0;
+    if (s == KILN_OK) s = kiln_paddle_param_names(m->program, &names, &n);
+    if (s == KILN_OK) {
+        m->params = calloc((size_t)n + 1, sizeof *m->params);
+        if (!m->params) s = kiln_error(KILN_ERR_NO_MEMORY, "out of memory");
+    }
+    for (int32_t i = 0; s == KILN_OK && i < n; i++) {
+        m->params[i].name = names[i];
+        m->params[i].var = kiln_paddle_block_var(&m->program->blocks[0], names[i]);
+        m->params[i].file = strdup(names[i]);
+        if (!m->params[i].file) s = kiln_error(KILN_ERR_NO_MEMORY, "out of memory");
+        m->n_params = i + 1;
+    }
+    free(names);
+    if (s != KILN_OK) {
+        kiln_paddle_model_destroy(m);
+        return s;
+    }
+    m->n_missing = m->n_params;
+    *out = m;
+    return KILN_OK;
+}
+
 kiln_status kiln_paddle_model_set_param(kiln_paddle_model *m, const char *name, const void *data,
                                         size_t nbytes) {
     kiln_paddle_param *p = kiln_paddle_model_find_param(m, name);

@@ -53,6 +53,12 @@ kiln_status kiln_paddle_load_partial(const char *program_path, const char *param
                                      const kiln_logger *logger, kiln_paddle_model **out);
 void kiln_paddle_model_destroy(kiln_paddle_model *m);
 
+/* A model from program bytes in memory (copied; `name` is used as the path
+ * in messages) with every param missing: supply them with
+ * kiln_paddle_model_set_param. For generated models and fuzzing. */
+kiln_status kiln_paddle_model_from_program(const uint8_t *program, size_t size, const char *name,
+                                           kiln_paddle_model **out);
+
 /* The param named `name`, or NULL. */
 kiln_paddle_param *kiln_paddle_model_find_param(kiln_paddle_model *m, const char *name);
 

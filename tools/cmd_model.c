@@ -14,10 +14,7 @@
 #include "core/file.h"
 #include "core/status.h"
 #include "load/load.h"
-#if __has_include("load/onnx_export.h") /* TEMP until the onnx helper lands */
 #include "load/onnx_export.h"
-#define HAVE_ONNX_EXPORT 1
-#endif
 #include "load/paddle.h"
 #include "model/fill.h"
 #include "model/resnet50.h"
@@ -329,11 +326,7 @@ static int cmd_export_onnx(kiln_cli *c) {
     kiln_graph *g;
     kiln_status s = kiln_load(&lo, &g);
     if (s == KILN_OK) {
-#ifdef HAVE_ONNX_EXPORT
         s = kiln_onnx_export(g, out);
-#else
-        s = kiln_error(KILN_ERR_UNSUPPORTED, "ONNX export is not built in yet");
-#endif
         kiln_graph_destroy(g);
     }
     if (s != KILN_OK) return kiln_cli_fail(TOOL " export-onnx", s);

@@ -53,7 +53,8 @@ kiln_status kiln_onnx_node_error(const kiln_onnx_ctx *c, kiln_status s, const ch
 
 static uint64_t hash_bytes(const uint8_t *p, size_t n) {
     uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 1099511628211ull;
     return h;
 }
 
@@ -73,13 +74,15 @@ static kiln_status table_insert(kiln_onnx_ctx *c, int32_t id) {
         size_t ns = c->n_slots ? c->n_slots * 2 : 256;
         int32_t *s = malloc(ns * sizeof *s);
         if (!s) return kiln_error(KILN_ERR_NO_MEMORY, "%s: out of memory", c->path);
-        for (size_t i = 0; i < ns; i++) s[i] = -1;
+        for (size_t i = 0; i < ns; i++)
+            s[i] = -1;
         for (size_t k = 0; k < c->n_slots; k++) {
             int32_t v = c->slots[k];
             if (v < 0) continue;
             const char *vn = c->g->values[v].name;
             size_t i = (size_t)hash_bytes((const uint8_t *)vn, strlen(vn)) & (ns - 1);
-            while (s[i] >= 0) i = (i + 1) & (ns - 1);
+            while (s[i] >= 0)
+                i = (i + 1) & (ns - 1);
             s[i] = v;
         }
         free(c->slots);
@@ -88,7 +91,8 @@ static kiln_status table_insert(kiln_onnx_ctx *c, int32_t id) {
     }
     const char *vn = c->g->values[id].name;
     size_t i = (size_t)hash_bytes((const uint8_t *)vn, strlen(vn)) & (c->n_slots - 1);
-    while (c->slots[i] >= 0) i = (i + 1) & (c->n_slots - 1);
+    while (c->slots[i] >= 0)
+        i = (i + 1) & (c->n_slots - 1);
     c->slots[i] = id;
     c->n_used++;
     return KILN_OK;
@@ -127,10 +131,41 @@ kiln_status kiln_onnx_new_value(kiln_onnx_ctx *c, kiln_onnx_span name, kiln_dtyp
 
 /* ---- node inputs and attributes ----------------------------------------- */
 
+kiln_status kiln_onnx_ignore_outputs(kiln_onnx_ctx *c, int32_t k, const char *why) {
+    for (int32_t i = k; i < c->node.n_out; i++) {
+        if (c->node.out[i].n == 0) continue;
+        if (c->n_ignored == c->cap_ignored) {
+            int32_t nc = c->cap_ignored ? c->cap_ignored * 2 : 16;
+            kiln_onnx_ignored *q = realloc(c->ignored, (size_t)nc * sizeof *q);
+            if (!q) return kiln_error(KILN_ERR_NO_MEMORY, "%s: out of memory", c->path);
+            c->ignored = q;
+            c->cap_ignored = nc;
+        }
+        kiln_onnx_ignored *g = &c->ignored[c->n_ignored++];
+        g->name = c->node.out[i];
+        g->why = why;
+        g->node = c->node.index;
+    }
+    return KILN_OK;
+}
+
+const kiln_onnx_ignored *kiln_onnx_find_ignored(const kiln_onnx_ctx *c, kiln_onnx_span name) {
+    for (int32_t i = 0; i < c->n_ignored; i++)
+        if (c->ignored[i].name.n == name.n && memcmp(c->ignored[i].name.p, name.p, name.n) == 0)
+            return &c->ignored[i];
+    return NULL;
+}
+
 kiln_status kiln_onnx_input(kiln_onnx_ctx *c, int32_t k, int32_t *id) {
     *id = KILN_NO_VALUE;
     if (k >= c->node.n_in || c->node.in[k].n == 0) return KILN_OK;
     int32_t v = kiln_onnx_find(c, c->node.in[k]);
+    const kiln_onnx_ignored *ig = v < 0 ? kiln_onnx_find_ignored(c, c->node.in[k]) : NULL;
+    if (ig)
+        return kiln_onnx_node_error(c, KILN_ERR_UNSUPPORTED,
+                                    "input %d '%.*s' is an output of node #%d that Kiln does not "
+                                    "produce: %s",
+                                    (int)k, SPN(c->node.in[k]), (int)ig->node, ig->why);
     if (v < 0)
         return kiln_onnx_node_error(c, KILN_ERR_FORMAT,
                                     "input %d '%.*s' is not a graph input, an initializer or an "
@@ -156,8 +191,7 @@ const kiln_onnx_attr *kiln_onnx_attr_get(const kiln_onnx_ctx *c, const char *nam
 }
 
 static kiln_status attr_type_error(kiln_onnx_ctx *c, const char *name, const char *want) {
-    return kiln_onnx_node_error(c, KILN_ERR_FORMAT, "attribute '%s' is not of type %s", name,
-                                want);
+    return kiln_onnx_node_error(c, KILN_ERR_FORMAT, "attribute '%s' is not of type %s", name, want);
 }
 
 kiln_status kiln_onnx_attr_int(kiln_onnx_ctx *c, const char *name, int64_t def, int64_t *out) {
@@ -307,16 +341,17 @@ static kiln_status parse_node(kiln_onnx_ctx *c, const kiln_pb *graph, const kiln
     /* Pass 1: everything but attributes, so messages can name the node. */
     while ((r = kiln_pb_next(&m, &x)) == 1) {
         if (x.number >= 1 && x.number <= 7 && x.number != 6 && x.wire_type != KILN_PB_LEN)
-            return kiln_error(KILN_ERR_FORMAT, "%s: offset %zu: node #%d: field %u has wire type %d",
-                              c->path, x.offset, (int)index, x.number, x.wire_type);
+            return kiln_error(KILN_ERR_FORMAT,
+                              "%s: offset %zu: node #%d: field %u has wire type %d", c->path,
+                              x.offset, (int)index, x.number, x.wire_type);
         switch (x.number) {
         case 1:
         case 2: {
             int32_t *cnt = x.number == 1 ? &n->n_in : &n->n_out;
             if (*cnt >= KILN_ONNX_NODE_MAX_IO)
                 return kiln_error(KILN_ERR_UNSUPPORTED,
-                                  "%s: offset %zu: node #%d has more than %d %s", c->path,
-                                  x.offset, (int)index, KILN_ONNX_NODE_MAX_IO,
+                                  "%s: offset %zu: node #%d has more than %d %s", c->path, x.offset,
+                                  (int)index, KILN_ONNX_NODE_MAX_IO,
                                   x.number == 1 ? "inputs" : "outputs");
             (x.number == 1 ? n->in : n->out)[(*cnt)++] = span_of(&x);
             break;
@@ -328,8 +363,8 @@ static kiln_status parse_node(kiln_onnx_ctx *c, const kiln_pb *graph, const kiln
         }
     }
     if (r < 0)
-        return kiln_error(KILN_ERR_FORMAT, "%s: offset %zu: node #%d: %s", c->path,
-                          m.error_offset, (int)index, m.error);
+        return kiln_error(KILN_ERR_FORMAT, "%s: offset %zu: node #%d: %s", c->path, m.error_offset,
+                          (int)index, m.error);
     kiln_onnx_span who = n->name.n ? n->name : (n->n_out ? n->out[0] : n->name);
     snprintf(n->label, sizeof n->label, "node #%d '%.*s' (%.*s%s%.*s)", (int)index, SPN(who),
              SPN(n->domain), n->domain.n ? "::" : "", SPN(n->op_type));
@@ -440,6 +475,25 @@ static kiln_status add_graph_input(kiln_onnx_ctx *c, const kiln_pb *graph, const
         return kiln_error(KILN_ERR_FORMAT, "%s: offset %zu: graph input '%.*s' is listed twice",
                           c->path, f->offset, SPN(name));
     }
+    for (int32_t b = 0; b < c->n_bind; b++) {
+        const kiln_onnx_binding *bd = &c->bind[b];
+        if (strlen(bd->name) != name.n || memcmp(bd->name, name.p, name.n) != 0) continue;
+        bool rank_ok = bd->rank >= 0 && bd->rank <= KILN_MAX_RANK;
+        int64_t ne = rank_ok ? kiln_numel(bd->rank, bd->dims) : -1;
+        size_t es = kiln_dtype_size(bd->dtype);
+        if (ne < 0 || es == 0 || (ne > 0 && !bd->data) || (uint64_t)ne > c->max_const / es)
+            return kiln_error(KILN_ERR_INVALID_ARGUMENT,
+                              "%s: the value bound to input '%s' has a bad shape, type or "
+                              "no data",
+                              c->path, bd->name);
+        void *p = kiln_graph_alloc(c->g, (size_t)ne * es);
+        if (!p) return kiln_error(KILN_ERR_NO_MEMORY, "%s: out of memory", c->path);
+        if (ne) memcpy(p, bd->data, (size_t)ne * es);
+        KILN_TRY(kiln_onnx_new_value(c, name, bd->dtype, bd->rank, bd->dims, &id));
+        kiln_graph_set_const(c->g, id, p, (size_t)ne * es);
+        c->bound[b] = true;
+        return KILN_OK;
+    }
     if (!is_tensor)
         return kiln_error(KILN_ERR_UNSUPPORTED,
                           "%s: offset %zu: graph input '%.*s' is not a tensor (sequence, map and "
@@ -457,24 +511,6 @@ static kiln_status add_graph_input(kiln_onnx_ctx *c, const kiln_pb *graph, const
                           "least its rank (give it a shape, e.g. with onnx.tools or "
                           "onnxsim --overwrite-input-shape)",
                           c->path, f->offset, SPN(name));
-    for (int32_t b = 0; b < c->n_bind; b++) {
-        const kiln_onnx_binding *bd = &c->bind[b];
-        if (strlen(bd->name) != name.n || memcmp(bd->name, name.p, name.n) != 0) continue;
-        int64_t ne = kiln_numel(bd->rank, bd->dims);
-        size_t es = kiln_dtype_size(bd->dtype);
-        if (bd->rank < 0 || bd->rank > KILN_MAX_RANK || ne < 0 || es == 0 ||
-            (uint64_t)ne > c->max_const / es)
-            return kiln_error(KILN_ERR_INVALID_ARGUMENT, "%s: binding for input '%s' has a bad "
-                                                         "shape or type",
-                              c->path, bd->name);
-        void *p = kiln_graph_alloc(c->g, (size_t)ne * es);
-        if (!p) return kiln_error(KILN_ERR_NO_MEMORY, "%s: out of memory", c->path);
-        if (ne) memcpy(p, bd->data, (size_t)ne * es);
-        KILN_TRY(kiln_onnx_new_value(c, name, bd->dtype, bd->rank, bd->dims, &id));
-        kiln_graph_set_const(c->g, id, p, (size_t)ne * es);
-        c->bound[b] = true;
-        return KILN_OK;
-    }
     KILN_TRY(kiln_onnx_new_value(c, name, dt, rank, dims, &id));
     return kiln_graph_add_input(c->g, id);
 }
@@ -483,8 +519,7 @@ static kiln_status add_graph_input(kiln_onnx_ctx *c, const kiln_pb *graph, const
 
 static kiln_status add_initializer(kiln_onnx_ctx *c, const kiln_pb *graph, const kiln_pb_field *f) {
     kiln_onnx_tensor t;
-    KILN_TRY(kiln_onnx_tensor_parse(graph, f, c->path, "initializer", c->max_const, c->borrow,
-                                    &t));
+    KILN_TRY(kiln_onnx_tensor_parse(graph, f, c->path, "initializer", c->max_const, c->borrow, &t));
     if (t.owned) KILN_TRY(kiln_graph_own(c->g, t.owned));
     kiln_onnx_span name = {t.name, t.name_len};
     if (name.n == 0)
@@ -503,8 +538,8 @@ static kiln_status add_initializer(kiln_onnx_ctx *c, const kiln_pb *graph, const
 }
 
 static kiln_status pb_fail(const kiln_onnx_ctx *c, const kiln_pb *m, const char *what) {
-    return kiln_error(KILN_ERR_FORMAT, "%s: offset %zu: malformed %s: %s", c->path,
-                      m->error_offset, what, m->error);
+    return kiln_error(KILN_ERR_FORMAT, "%s: offset %zu: malformed %s: %s", c->path, m->error_offset,
+                      what, m->error);
 }
 
 static kiln_status parse_graph(kiln_onnx_ctx *c, const kiln_pb *model, const kiln_pb_field *gf) {
@@ -513,7 +548,8 @@ static kiln_status parse_graph(kiln_onnx_ctx *c, const kiln_pb *model, const kil
     kiln_pb m = kiln_pb_sub(model, gf);
     /* Pass 1: initializers. */
     while ((r = kiln_pb_next(&m, &f)) == 1)
-        if (f.number == 5) KILN_TRY(add_initializer(c, &m, &f));
+        if (f.number == 5)
+            KILN_TRY(add_initializer(c, &m, &f));
         else if (f.number == 15 && f.wire_type == KILN_PB_LEN)
             return kiln_error(KILN_ERR_UNSUPPORTED,
                               "%s: offset %zu: sparse initializers are not supported", c->path,
@@ -534,8 +570,8 @@ static kiln_status parse_graph(kiln_onnx_ctx *c, const kiln_pb *model, const kil
     while ((r = kiln_pb_next(&m, &f)) == 1)
         if (f.number == 1) {
             if (f.wire_type != KILN_PB_LEN)
-                return kiln_error(KILN_ERR_FORMAT, "%s: offset %zu: node is not a message",
-                                  c->path, f.offset);
+                return kiln_error(KILN_ERR_FORMAT, "%s: offset %zu: node is not a message", c->path,
+                                  f.offset);
             KILN_TRY(parse_node(c, &m, &f, index));
             KILN_TRY(kiln_onnx_map_node(c));
             index++;
@@ -555,11 +591,16 @@ static kiln_status parse_graph(kiln_onnx_ctx *c, const kiln_pb *model, const kil
             bool has_shape, is_tensor;
             KILN_TRY(parse_value_info(c, &m, &f, &name, &et, &rank, dims, &has_shape, &is_tensor));
             int32_t id = kiln_onnx_find(c, name);
+            const kiln_onnx_ignored *ig = id < 0 ? kiln_onnx_find_ignored(c, name) : NULL;
+            if (ig)
+                return kiln_error(KILN_ERR_UNSUPPORTED,
+                                  "%s: offset %zu: graph output '%.*s' is an output of node #%d "
+                                  "that Kiln does not produce: %s",
+                                  c->path, f.offset, SPN(name), (int)ig->node, ig->why);
             if (id < 0)
                 return kiln_error(KILN_ERR_FORMAT,
                                   "%s: offset %zu: graph output '%.*s' is not produced by any "
-                                  "node (or was produced by an output Kiln ignores, such as a "
-                                  "training-only BatchNormalization output)",
+                                  "node",
                                   c->path, f.offset, SPN(name));
             KILN_TRY(kiln_graph_add_output(c->g, id));
         }
@@ -611,8 +652,7 @@ static kiln_status parse_model(kiln_onnx_ctx *c, const uint8_t *data, size_t siz
         case 20:
         case 25:
             if (f.number == 25)
-                kiln_log(c->logger, KILN_LOG_DEBUG, "%s: ignoring model-local functions",
-                         c->path);
+                kiln_log(c->logger, KILN_LOG_DEBUG, "%s: ignoring model-local functions", c->path);
             break;
         default: break;
         }
@@ -644,8 +684,9 @@ static kiln_status parse_model(kiln_onnx_ctx *c, const uint8_t *data, size_t siz
     KILN_TRY(parse_graph(c, &m, &graph));
     for (int32_t b = 0; b < c->n_bind; b++)
         if (!c->bound[b])
-            return kiln_error(KILN_ERR_NOT_FOUND, "%s: a value was bound to '%s', which is not a "
-                                                  "graph input",
+            return kiln_error(KILN_ERR_NOT_FOUND,
+                              "%s: a value was bound to '%s', which is not a "
+                              "graph input",
                               c->path, c->bind[b].name);
     kiln_status s = kiln_graph_verify(c->g);
     if (s != KILN_OK) return kiln_error_prefix(s, "%s", c->path);
@@ -677,6 +718,7 @@ static kiln_status load_into(kiln_graph *g, const uint8_t *data, size_t size, co
     static const uint8_t empty = 0;
     kiln_status s = parse_model(c, data ? data : &empty, size);
     free(c->bound);
+    free(c->ignored);
     free(c->slots);
     free(c->scratch);
     free(c);

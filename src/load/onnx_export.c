@@ -29,9 +29,9 @@ typedef struct exporter {
     const kiln_graph *src; /* the caller's graph (names, data) */
     kiln_graph *g;         /* inferred clone (shapes) */
     bool shapes_ok;
-    char **names;          /* unique ONNX name per value id */
-    bool *exported_const;  /* initializer already written */
-    char **extra;          /* helper names, freed at the end */
+    char **names;         /* unique ONNX name per value id */
+    bool *exported_const; /* initializer already written */
+    char **extra;         /* helper names, freed at the end */
     int32_t n_extra, cap_extra;
     kiln_pbw nodes, inits;
     int32_t helper_counter;
@@ -115,7 +115,8 @@ static void attr_float(kiln_pbw *n, const char *name, float v) {
 static void attr_ints(kiln_pbw *n, const char *name, const int64_t *v, int32_t k) {
     kiln_pbw a = {0};
     kiln_pbw_string(&a, 1, name);
-    for (int32_t i = 0; i < k; i++) kiln_pbw_int64(&a, 8, v[i]);
+    for (int32_t i = 0; i < k; i++)
+        kiln_pbw_int64(&a, 8, v[i]);
     kiln_pbw_varint(&a, 20, 7);
     kiln_pbw_message(n, 5, &a);
     kiln_pbw_free(&a);
@@ -135,8 +136,10 @@ static void attr_string(kiln_pbw *n, const char *name, const char *s) {
 static void begin_node(kiln_pbw *n, const char *op_type, const char *name, int32_t n_in,
                        const char *const *in, int32_t n_out, const char *const *out) {
     memset(n, 0, sizeof *n);
-    for (int32_t i = 0; i < n_in; i++) kiln_pbw_string(n, 1, in[i] ? in[i] : "");
-    for (int32_t i = 0; i < n_out; i++) kiln_pbw_string(n, 2, out[i]);
+    for (int32_t i = 0; i < n_in; i++)
+        kiln_pbw_string(n, 1, in[i] ? in[i] : "");
+    for (int32_t i = 0; i < n_out; i++)
+        kiln_pbw_string(n, 2, out[i]);
     kiln_pbw_string(n, 3, name);
     kiln_pbw_string(n, 4, op_type);
 }
@@ -157,7 +160,8 @@ static void simple_node(exporter *e, const char *op_type, const char *name, int3
 static void write_tensor(exporter *e, const char *name, int32_t onnx_type, int32_t rank,
                          const int64_t *dims, const void *data, size_t nbytes) {
     kiln_pbw t = {0};
-    for (int32_t i = 0; i < rank; i++) kiln_pbw_int64(&t, 1, dims[i]);
+    for (int32_t i = 0; i < rank; i++)
+        kiln_pbw_int64(&t, 1, dims[i]);
     kiln_pbw_varint(&t, 2, (uint64_t)onnx_type);
     kiln_pbw_string(&t, 8, name);
     kiln_pbw_bytes(&t, 9, data, nbytes); /* raw_data: little-endian, as Kiln stores it */
@@ -171,8 +175,8 @@ static kiln_status use_const(exporter *e, int32_t id) {
     if (e->exported_const[id]) return KILN_OK;
     int32_t ot = kiln_onnx_dtype_to_onnx(v->dtype);
     if (!ot)
-        return kiln_error(KILN_ERR_UNSUPPORTED, "ONNX export: constant '%s' has dtype %s",
-                          v->name, kiln_dtype_names[v->dtype]);
+        return kiln_error(KILN_ERR_UNSUPPORTED, "ONNX export: constant '%s' has dtype %s", v->name,
+                          kiln_dtype_names[v->dtype]);
     int64_t ne = kiln_numel(v->rank, v->dims);
     if (ne < 0 || (size_t)ne * kiln_dtype_size(v->dtype) != v->nbytes)
         return kiln_error(KILN_ERR_SHAPE,
@@ -211,7 +215,8 @@ static void value_info(kiln_pbw *w, uint32_t field, const char *name, const kiln
             kiln_pbw d = {0};
             if (i == 0 && (v->dims[0] < 0 || (v->flags & KILN_VALUE_INPUT)))
                 kiln_pbw_string(&d, 2, "N"); /* the batch */
-            else if (v->dims[i] >= 0) kiln_pbw_int64(&d, 1, v->dims[i]);
+            else if (v->dims[i] >= 0)
+                kiln_pbw_int64(&d, 1, v->dims[i]);
             kiln_pbw_message(&sh, 1, &d);
             kiln_pbw_free(&d);
         }
@@ -233,16 +238,19 @@ static kiln_status node_fail(const kiln_node *n, const char *why) {
                       (unsigned)n->op < KILN_OP_COUNT ? kiln_op_names[n->op] : "?", why);
 }
 
-static const kiln_value *shp(const exporter *e, int32_t id) { return &e->g->values[id]; }
+static const kiln_value *shp(const exporter *e, int32_t id) {
+    return &e->g->values[id];
+}
 
 static void spatial(kiln_pbw *w, const kiln_attrs *a, bool kernel, bool dilations) {
     if (kernel) attr_ints(w, "kernel_shape", a->kernel, 2);
     attr_ints(w, "strides", a->strides, 2);
     if (dilations) attr_ints(w, "dilations", a->dilations, 2);
-    static const char *const ap[KILN_PAD_COUNT] = {"NOTSET", "SAME_UPPER", "SAME_LOWER",
-                                                   "VALID"};
-    if (a->auto_pad == KILN_PAD_EXPLICIT) attr_ints(w, "pads", a->pads, 4);
-    else attr_string(w, "auto_pad", ap[a->auto_pad]);
+    static const char *const ap[KILN_PAD_COUNT] = {"NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"};
+    if (a->auto_pad == KILN_PAD_EXPLICIT)
+        attr_ints(w, "pads", a->pads, 4);
+    else
+        attr_string(w, "auto_pad", ap[a->auto_pad]);
 }
 
 static kiln_status export_node(exporter *e, const kiln_node *n) {
@@ -251,7 +259,9 @@ static kiln_status export_node(exporter *e, const kiln_node *n) {
     for (int32_t k = 0; k < n->n_inputs; k++) {
         int32_t id = n->inputs[k];
         in[k] = id == KILN_NO_VALUE ? "" : e->names[id];
-        if (id != KILN_NO_VALUE && e->src->values[id].data) KILN_TRY(use_const(e, id));
+        /* A Paddle-axis add's constant B is written reshaped, below. */
+        bool deferred = n->op == KILN_OP_ADD && a->axis >= 0 && k == 1;
+        if (id != KILN_NO_VALUE && e->src->values[id].data && !deferred) KILN_TRY(use_const(e, id));
     }
     if (n->n_outputs != 1) return node_fail(n, "only single-output nodes can be exported");
     const char *out = e->names[n->outputs[0]];
@@ -278,7 +288,9 @@ static kiln_status export_node(exporter *e, const kiln_node *n) {
         return KILN_OK;
     case KILN_OP_RELU: simple_node(e, "Relu", nm, 1, in, out); return KILN_OK;
     case KILN_OP_IDENTITY: simple_node(e, "Identity", nm, 1, in, out); return KILN_OK;
-    case KILN_OP_GLOBAL_AVG_POOL: simple_node(e, "GlobalAveragePool", nm, 1, in, out); return KILN_OK;
+    case KILN_OP_GLOBAL_AVG_POOL:
+        simple_node(e, "GlobalAveragePool", nm, 1, in, out);
+        return KILN_OK;
     case KILN_OP_GLOBAL_MAX_POOL: simple_node(e, "GlobalMaxPool", nm, 1, in, out); return KILN_OK;
     case KILN_OP_SUM: simple_node(e, "Sum", nm, n->n_inputs, in, out); return KILN_OK;
     case KILN_OP_CLIP: {
@@ -318,7 +330,8 @@ static kiln_status export_node(exporter *e, const kiln_node *n) {
             if (!tr || r < 2) continue; /* Kiln ignores transposes of 1-D operands */
             if (!e->shapes_ok) return node_fail(n, "transposed operand of unknown rank");
             int64_t perm[KILN_MAX_RANK];
-            for (int32_t i = 0; i < r; i++) perm[i] = i;
+            for (int32_t i = 0; i < r; i++)
+                perm[i] = i;
             perm[r - 2] = r - 1;
             perm[r - 1] = r - 2;
             const char *t = helper_name(e, out, k == 0 ? "transA" : "transB");
@@ -345,29 +358,33 @@ static kiln_status export_node(exporter *e, const kiln_node *n) {
             simple_node(e, "Add", nm, 2, in, out);
             return KILN_OK;
         }
+        const kiln_value *Bs = &e->src->values[n->inputs[1]];
         /* Paddle axis: B (trailing 1s dropped) aligns with A from `axis`; make
          * it right-aligned for numpy broadcasting by appending 1s. */
         if (!e->shapes_ok) return node_fail(n, "axis add with unknown shapes");
         const kiln_value *A = shp(e, n->inputs[0]), *B = shp(e, n->inputs[1]);
         int32_t rb = B->rank;
-        while (rb > 0 && B->dims[rb - 1] == 1) rb--;
+        while (rb > 0 && B->dims[rb - 1] == 1)
+            rb--;
         int32_t target = A->rank - (int32_t)a->axis;
         if (target < rb) return node_fail(n, "B does not fit into A at axis");
         if (target == B->rank) {
+            if (Bs->data) KILN_TRY(use_const(e, n->inputs[1]));
             simple_node(e, "Add", nm, 2, in, out);
             return KILN_OK;
         }
         int64_t d[KILN_MAX_RANK];
-        for (int32_t i = 0; i < target; i++) d[i] = i < rb ? B->dims[i] : 1;
+        for (int32_t i = 0; i < target; i++)
+            d[i] = i < rb ? B->dims[i] : 1;
         const char *b2;
-        const kiln_value *Bs = &e->src->values[n->inputs[1]];
         if (Bs->data) {
             b2 = helper_name(e, in[1], "bcast");
             if (!b2) return kiln_error(KILN_ERR_NO_MEMORY, "out of memory");
             write_tensor(e, b2, kiln_onnx_dtype_to_onnx(Bs->dtype), target, d, Bs->data,
                          Bs->nbytes);
         } else {
-            for (int32_t i = 0; i < rb; i++) d[i] = 0; /* copy B's own dims (batch may be -1) */
+            for (int32_t i = 0; i < rb; i++)
+                d[i] = 0; /* copy B's own dims (batch may be -1) */
             const char *sh = int64_init(e, in[1], "bcast_shape", d, target);
             b2 = helper_name(e, in[1], "bcast");
             if (!sh || !b2) return kiln_error(KILN_ERR_NO_MEMORY, "out of memory");
@@ -449,7 +466,8 @@ static kiln_status export_node(exporter *e, const kiln_node *n) {
          * spelled out (0 would copy the wrong input dim). */
         int64_t d[KILN_MAX_RANK];
         int32_t k = 0;
-        for (int32_t i = 0; i < lo; i++) d[k++] = 0;
+        for (int32_t i = 0; i < lo; i++)
+            d[k++] = 0;
         d[k++] = -1;
         for (int32_t i = (int32_t)hi + 1; i < r; i++) {
             if (X->dims[i] < 0) return node_fail(n, "unknown dim after the flattened range");
@@ -484,10 +502,12 @@ static kiln_status export_node(exporter *e, const kiln_node *n) {
 
 static void exporter_free(exporter *e) {
     if (e->names)
-        for (int32_t i = 0; i < e->src->n_values; i++) free(e->names[i]);
+        for (int32_t i = 0; i < e->src->n_values; i++)
+            free(e->names[i]);
     free(e->names);
     free(e->exported_const);
-    for (int32_t i = 0; i < e->n_extra; i++) free(e->extra[i]);
+    for (int32_t i = 0; i < e->n_extra; i++)
+        free(e->extra[i]);
     free(e->extra);
     kiln_pbw_free(&e->nodes);
     kiln_pbw_free(&e->inits);
@@ -512,7 +532,8 @@ kiln_status kiln_onnx_export_buffer(const kiln_graph *g, kiln_pbw *out) {
             s = kiln_error(KILN_ERR_UNSUPPORTED, "ONNX export: graph input '%s' is %s, not f32",
                            g->values[g->inputs[i]].name,
                            kiln_dtype_names[g->values[g->inputs[i]].dtype]);
-    for (int32_t i = 0; i < g->n_nodes && s == KILN_OK; i++) s = export_node(&e, &g->nodes[i]);
+    for (int32_t i = 0; i < g->n_nodes && s == KILN_OK; i++)
+        s = export_node(&e, &g->nodes[i]);
     for (int32_t i = 0; i < g->n_outputs && s == KILN_OK; i++)
         if (g->values[g->outputs[i]].data) s = use_const(&e, g->outputs[i]);
     if (s != KILN_OK) {

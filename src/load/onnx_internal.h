@@ -34,7 +34,7 @@ enum {
 
 typedef struct kiln_onnx_attr {
     kiln_onnx_span name;
-    int32_t type; /* 0 if absent (old writers) */
+    int32_t type;       /* 0 if absent (old writers) */
     kiln_pb_field self; /* the AttributeProto field inside the node message */
     bool has_f, has_i, has_s, has_t, has_ref;
     float f;
@@ -58,6 +58,12 @@ typedef struct kiln_onnx_node {
     char label[320]; /* "node #3 'name' (Conv)" */
 } kiln_onnx_node;
 
+typedef struct kiln_onnx_ignored {
+    kiln_onnx_span name;
+    const char *why; /* static */
+    int32_t node;
+} kiln_onnx_ignored;
+
 typedef struct kiln_onnx_ctx {
     kiln_graph *g;
     const char *path;
@@ -73,6 +79,10 @@ typedef struct kiln_onnx_ctx {
     size_t n_slots, n_used;
     char *scratch;
     size_t scratch_cap;
+    /* Node outputs Kiln does not produce (Dropout mask, MaxPool Indices,
+     * BatchNormalization training outputs): an error if anything reads them. */
+    struct kiln_onnx_ignored *ignored;
+    int32_t n_ignored, cap_ignored;
     kiln_onnx_node node;
 } kiln_onnx_ctx;
 
@@ -101,6 +111,11 @@ kiln_status kiln_onnx_attr_ints(kiln_onnx_ctx *c, const char *name, int64_t *out
                                 int32_t *n);
 kiln_status kiln_onnx_attr_string(kiln_onnx_ctx *c, const char *name, kiln_onnx_span *out,
                                   bool *found);
+
+/* Records outputs k.. of the current node as not produced (see ctx). */
+kiln_status kiln_onnx_ignore_outputs(kiln_onnx_ctx *c, int32_t k, const char *why);
+/* The ignored-output record for a name, or NULL. */
+const kiln_onnx_ignored *kiln_onnx_find_ignored(const kiln_onnx_ctx *c, kiln_onnx_span name);
 
 /* NUL-terminated copy of a span in the context's scratch buffer. */
 const char *kiln_onnx_cstr(kiln_onnx_ctx *c, kiln_onnx_span s);

@@ -42,13 +42,16 @@ static kiln_status need_inputs(kiln_onnx_ctx *c, int32_t lo, int32_t hi) {
 static kiln_status only_outputs(kiln_onnx_ctx *c, int32_t keep, const char *why) {
     for (int32_t i = keep; i < c->node.n_out; i++)
         if (c->node.out[i].n)
-            return kiln_onnx_node_error(c, KILN_ERR_UNSUPPORTED, "output %d '%.*s' is not "
-                                                                 "supported: %s",
+            return kiln_onnx_node_error(c, KILN_ERR_UNSUPPORTED,
+                                        "output %d '%.*s' is not "
+                                        "supported: %s",
                                         (int)i, SPN(c->node.out[i]), why);
     return KILN_OK;
 }
 
-static const kiln_value *val(const kiln_onnx_ctx *c, int32_t id) { return &c->g->values[id]; }
+static const kiln_value *val(const kiln_onnx_ctx *c, int32_t id) {
+    return &c->g->values[id];
+}
 
 /* A value whose shape the loader already knows (constant or graph input). */
 static bool rank_known(const kiln_onnx_ctx *c, int32_t id) {
@@ -72,8 +75,8 @@ static kiln_status const_ints(kiln_onnx_ctx *c, int32_t id, const char *what, in
     const kiln_value *v = val(c, id);
     int64_t cnt = kiln_numel(v->rank, v->dims);
     if (v->dtype != KILN_DT_I64 && v->dtype != KILN_DT_I32)
-        return kiln_onnx_node_error(c, KILN_ERR_FORMAT, "%s '%s' has type %s, expected int64",
-                                    what, v->name, kiln_dtype_names[v->dtype]);
+        return kiln_onnx_node_error(c, KILN_ERR_FORMAT, "%s '%s' has type %s, expected int64", what,
+                                    v->name, kiln_dtype_names[v->dtype]);
     if (v->rank > 1)
         return kiln_onnx_node_error(c, KILN_ERR_FORMAT, "%s '%s' must be 1-D (rank %d)", what,
                                     v->name, (int)v->rank);
@@ -82,8 +85,7 @@ static kiln_status const_ints(kiln_onnx_ctx *c, int32_t id, const char *what, in
                                     what, v->name, (long long)cnt, (int)max);
     size_t es = kiln_dtype_size(v->dtype);
     if (v->nbytes < (size_t)cnt * es)
-        return kiln_onnx_node_error(c, KILN_ERR_INTERNAL, "%s '%s': short constant", what,
-                                    v->name);
+        return kiln_onnx_node_error(c, KILN_ERR_INTERNAL, "%s '%s': short constant", what, v->name);
     for (int64_t i = 0; i < cnt; i++) {
         if (es == 8) {
             memcpy(&out[i], (const uint8_t *)v->data + 8 * i, 8);
@@ -102,11 +104,11 @@ static kiln_status const_scalar(kiln_onnx_ctx *c, int32_t id, const char *what, 
     KILN_TRY(need_const(c, id, what));
     const kiln_value *v = val(c, id);
     if (kiln_numel(v->rank, v->dims) != 1 || v->nbytes < kiln_dtype_size(v->dtype))
-        return kiln_onnx_node_error(c, KILN_ERR_FORMAT, "%s '%s' must hold exactly one value",
-                                    what, v->name);
+        return kiln_onnx_node_error(c, KILN_ERR_FORMAT, "%s '%s' must hold exactly one value", what,
+                                    v->name);
     if (!kiln_onnx_to_float(v->dtype, v->data, 1, out))
-        return kiln_onnx_node_error(c, KILN_ERR_UNSUPPORTED, "%s '%s' has type %s", what,
-                                    v->name, kiln_dtype_names[v->dtype]);
+        return kiln_onnx_node_error(c, KILN_ERR_UNSUPPORTED, "%s '%s' has type %s", what, v->name,
+                                    kiln_dtype_names[v->dtype]);
     return KILN_OK;
 }
 
@@ -166,13 +168,16 @@ static kiln_status spatial_attrs(kiln_onnx_ctx *c, kiln_attrs *a, bool need_kern
     KILN_TRY(kiln_onnx_attr_string(c, "auto_pad", &s, &found));
     a->auto_pad = KILN_PAD_EXPLICIT;
     if (found && s.n && !(s.n == 6 && memcmp(s.p, "NOTSET", 6) == 0)) {
-        if (s.n == 10 && memcmp(s.p, "SAME_UPPER", 10) == 0) a->auto_pad = KILN_PAD_SAME_UPPER;
+        if (s.n == 10 && memcmp(s.p, "SAME_UPPER", 10) == 0)
+            a->auto_pad = KILN_PAD_SAME_UPPER;
         else if (s.n == 10 && memcmp(s.p, "SAME_LOWER", 10) == 0)
             a->auto_pad = KILN_PAD_SAME_LOWER;
-        else if (s.n == 5 && memcmp(s.p, "VALID", 5) == 0) a->auto_pad = KILN_PAD_VALID;
+        else if (s.n == 5 && memcmp(s.p, "VALID", 5) == 0)
+            a->auto_pad = KILN_PAD_VALID;
         else
             return kiln_onnx_node_error(c, KILN_ERR_FORMAT, "unknown auto_pad '%.*s'", SPN(s));
-        for (int i = 0; i < 4; i++) a->pads[i] = 0;
+        for (int i = 0; i < 4; i++)
+            a->pads[i] = 0;
     }
     return KILN_OK;
 }
@@ -230,16 +235,20 @@ static kiln_status map_pool(kiln_onnx_ctx *c, lowered *L, bool is_max) {
     KILN_TRY(kiln_onnx_attr_int(c, "ceil_mode", 0, &v));
     L->a.ceil_mode = v != 0;
     if (is_max) {
-        /* storage_order only changes the Indices output, which is refused below. */
-        return only_outputs(c, 1, "MaxPool's second output (Indices) is not supported");
+        /* storage_order only changes the Indices output, which Kiln does not make. */
+        return kiln_onnx_ignore_outputs(c, 1, "MaxPool's Indices output is not supported");
     }
     KILN_TRY(kiln_onnx_attr_int(c, "count_include_pad", 0, &v));
     L->a.count_include_pad = v != 0;
     return only_outputs(c, 1, "AveragePool has one output");
 }
 
-static kiln_status map_maxpool(kiln_onnx_ctx *c, lowered *L) { return map_pool(c, L, true); }
-static kiln_status map_avgpool(kiln_onnx_ctx *c, lowered *L) { return map_pool(c, L, false); }
+static kiln_status map_maxpool(kiln_onnx_ctx *c, lowered *L) {
+    return map_pool(c, L, true);
+}
+static kiln_status map_avgpool(kiln_onnx_ctx *c, lowered *L) {
+    return map_pool(c, L, false);
+}
 
 static kiln_status map_unary(kiln_onnx_ctx *c, lowered *L, kiln_op op) {
     KILN_TRY(need_inputs(c, 1, 1));
@@ -271,7 +280,8 @@ static kiln_status map_batchnorm(kiln_onnx_ctx *c, lowered *L) {
     KILN_TRY(need_inputs(c, 5, 5));
     L->op = KILN_OP_BATCH_NORM;
     static const char *const what[5] = {"X", "scale", "B", "input_mean", "input_var"};
-    for (int i = 0; i < 5; i++) KILN_TRY(kiln_onnx_input_req(c, i, what[i], &L->in[i]));
+    for (int i = 0; i < 5; i++)
+        KILN_TRY(kiln_onnx_input_req(c, i, what[i], &L->in[i]));
     L->n_in = 5;
     KILN_TRY(kiln_onnx_attr_float(c, "epsilon", 1e-5f, &L->a.epsilon));
     int64_t v;
@@ -284,8 +294,10 @@ static kiln_status map_batchnorm(kiln_onnx_ctx *c, lowered *L) {
     if (!v)
         return kiln_onnx_node_error(c, KILN_ERR_UNSUPPORTED,
                                     "spatial=0 (per-activation statistics) is not supported");
-    /* Outputs 1..4 (running/saved mean and var) exist only in training: ignored. */
-    return KILN_OK;
+    /* Outputs 1..4 (running/saved mean and var) exist only in training. */
+    return kiln_onnx_ignore_outputs(c, 1,
+                                    "BatchNormalization's training outputs (running and "
+                                    "saved mean/variance) are not supported");
 }
 
 static kiln_status map_clip(kiln_onnx_ctx *c, lowered *L) {
@@ -411,8 +423,8 @@ static kiln_status map_reshape(kiln_onnx_ctx *c, lowered *L) {
                                         "allowzero=1 with a 0 in the shape (an empty tensor) is "
                                         "not supported");
         if (L->a.shape[i] < -1)
-            return kiln_onnx_node_error(c, KILN_ERR_FORMAT, "shape[%d] = %lld is invalid",
-                                        (int)i, (long long)L->a.shape[i]);
+            return kiln_onnx_node_error(c, KILN_ERR_FORMAT, "shape[%d] = %lld is invalid", (int)i,
+                                        (long long)L->a.shape[i]);
         if (L->a.shape[i] == -1 && infer++)
             return kiln_onnx_node_error(c, KILN_ERR_FORMAT, "shape has more than one -1");
     }
@@ -438,7 +450,8 @@ static kiln_status map_dropout(kiln_onnx_ctx *c, lowered *L) {
                                         "only inference (identity) is supported",
                                         (double)ratio);
     }
-    return only_outputs(c, 1, "Dropout's mask output is not supported");
+    /* The mask (all true in inference) is only an error if something reads it. */
+    return kiln_onnx_ignore_outputs(c, 1, "Dropout's mask output is not supported");
 }
 
 /* ---- constants ------------------------------------------------------------- */
@@ -482,8 +495,8 @@ static kiln_status const_list(kiln_onnx_ctx *c, const kiln_onnx_attr *at, bool i
             if (!acc.dst) return kiln_error(KILN_ERR_NO_MEMORY, "%s: out of memory", c->path);
             int64_t dims[1] = {acc.n};
             int32_t id;
-            KILN_TRY(kiln_onnx_new_value(c, c->node.out[0], is_float ? KILN_DT_F32 : KILN_DT_I64,
-                                         1, dims, &id));
+            KILN_TRY(kiln_onnx_new_value(c, c->node.out[0], is_float ? KILN_DT_F32 : KILN_DT_I64, 1,
+                                         dims, &id));
             kiln_graph_set_const(c->g, id, acc.dst, (size_t)acc.n * es);
             acc.n = 0;
         }
@@ -533,8 +546,7 @@ static kiln_status map_constant(kiln_onnx_ctx *c, lowered *L) {
         return const_scalar_value(c, KILN_DT_I64, &a->i);
     if (a->name.n == 12 && memcmp(a->name.p, "value_floats", 12) == 0)
         return const_list(c, a, true);
-    if (a->name.n == 10 && memcmp(a->name.p, "value_ints", 10) == 0)
-        return const_list(c, a, false);
+    if (a->name.n == 10 && memcmp(a->name.p, "value_ints", 10) == 0) return const_list(c, a, false);
     return kiln_onnx_node_error(c, KILN_ERR_UNSUPPORTED,
                                 "Constant attribute '%.*s' is not supported (value, value_float, "
                                 "value_floats, value_int, value_ints are)",
@@ -554,8 +566,8 @@ static kiln_status map_constant_of_shape(kiln_onnx_ctx *c, lowered *L) {
     int64_t numel = 1;
     for (int32_t i = 0; i < rank; i++) {
         if (dims[i] < 0)
-            return kiln_onnx_node_error(c, KILN_ERR_FORMAT, "shape[%d] = %lld is negative",
-                                        (int)i, (long long)dims[i]);
+            return kiln_onnx_node_error(c, KILN_ERR_FORMAT, "shape[%d] = %lld is negative", (int)i,
+                                        (long long)dims[i]);
         if (dims[i] && numel > INT64_MAX / dims[i])
             return kiln_onnx_node_error(c, KILN_ERR_FORMAT, "shape overflows");
         numel *= dims[i];
@@ -566,13 +578,12 @@ static kiln_status map_constant_of_shape(kiln_onnx_ctx *c, lowered *L) {
     if (a) {
         if (!a->has_t) return kiln_onnx_node_error(c, KILN_ERR_FORMAT, "'value' is not a tensor");
         kiln_onnx_tensor t;
-        KILN_TRY(kiln_onnx_tensor_parse(&c->node.msg, &a->t, c->path, c->node.label, 64, false,
-                                        &t));
+        KILN_TRY(
+            kiln_onnx_tensor_parse(&c->node.msg, &a->t, c->path, c->node.label, 64, false, &t));
         if (t.numel != 1) {
             free(t.owned);
-            return kiln_onnx_node_error(c, KILN_ERR_FORMAT,
-                                        "'value' must hold one element, has %lld",
-                                        (long long)t.numel);
+            return kiln_onnx_node_error(
+                c, KILN_ERR_FORMAT, "'value' must hold one element, has %lld", (long long)t.numel);
         }
         dt = t.dtype;
         memcpy(elem, t.data, kiln_dtype_size(dt));
@@ -632,11 +643,26 @@ static const struct {
 
 enum { N_MAPPERS = sizeof mappers / sizeof mappers[0] };
 
-const char *const kiln_onnx_supported_ops[] = {
-    "Conv",    "BatchNormalization", "Relu",    "Clip",     "Add",
-    "Sum",     "MaxPool",            "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
-    "Gemm",    "MatMul",             "Softmax", "Flatten",  "Reshape",
-    "Dropout", "Identity",           "Constant", "ConstantOfShape", NULL};
+const char *const kiln_onnx_supported_ops[] = {"Conv",
+                                               "BatchNormalization",
+                                               "Relu",
+                                               "Clip",
+                                               "Add",
+                                               "Sum",
+                                               "MaxPool",
+                                               "AveragePool",
+                                               "GlobalAveragePool",
+                                               "GlobalMaxPool",
+                                               "Gemm",
+                                               "MatMul",
+                                               "Softmax",
+                                               "Flatten",
+                                               "Reshape",
+                                               "Dropout",
+                                               "Identity",
+                                               "Constant",
+                                               "ConstantOfShape",
+                                               NULL};
 
 bool kiln_onnx_op_supported(const char *op_type) {
     for (size_t i = 0; i < N_MAPPERS; i++)

@@ -30,16 +30,16 @@ bool kiln_onnx_dtype_from_onnx(int32_t onnx_type, kiln_dtype *out) {
 }
 
 int32_t kiln_onnx_dtype_to_onnx(kiln_dtype t) {
-    static const int32_t map[KILN_DT_COUNT] = {
-        KILN_ONNX_FLOAT, KILN_ONNX_FLOAT16, KILN_ONNX_DOUBLE, KILN_ONNX_INT8,  KILN_ONNX_UINT8,
-        KILN_ONNX_INT16, KILN_ONNX_INT32,   KILN_ONNX_INT64,  KILN_ONNX_BOOL};
+    static const int32_t map[KILN_DT_COUNT] = {KILN_ONNX_FLOAT, KILN_ONNX_FLOAT16, KILN_ONNX_DOUBLE,
+                                               KILN_ONNX_INT8,  KILN_ONNX_UINT8,   KILN_ONNX_INT16,
+                                               KILN_ONNX_INT32, KILN_ONNX_INT64,   KILN_ONNX_BOOL};
     return (unsigned)t < KILN_DT_COUNT ? map[t] : 0;
 }
 
 const char *kiln_onnx_type_name(int32_t t) {
-    static const char *const names[] = {"UNDEFINED", "FLOAT",  "UINT8",     "INT8",      "UINT16",
-                                        "INT16",     "INT32",  "INT64",     "STRING",    "BOOL",
-                                        "FLOAT16",   "DOUBLE", "UINT32",    "UINT64",    "COMPLEX64",
+    static const char *const names[] = {"UNDEFINED",  "FLOAT",   "UINT8",  "INT8",   "UINT16",
+                                        "INT16",      "INT32",   "INT64",  "STRING", "BOOL",
+                                        "FLOAT16",    "DOUBLE",  "UINT32", "UINT64", "COMPLEX64",
                                         "COMPLEX128", "BFLOAT16"};
     if (t >= 0 && (size_t)t < sizeof names / sizeof names[0]) return names[t];
     return "(unknown/float8/int4 type)";
@@ -107,13 +107,13 @@ static int fill_cb(void *user, uint64_t bits) {
     return 0;
 }
 
-kiln_status kiln_onnx_tensor_parse(const kiln_pb *parent, const kiln_pb_field *f,
-                                   const char *path, const char *what, size_t max_bytes,
-                                   bool allow_borrow, kiln_onnx_tensor *out) {
+kiln_status kiln_onnx_tensor_parse(const kiln_pb *parent, const kiln_pb_field *f, const char *path,
+                                   const char *what, size_t max_bytes, bool allow_borrow,
+                                   kiln_onnx_tensor *out) {
     memset(out, 0, sizeof *out);
     if (f->wire_type != KILN_PB_LEN)
-        return kiln_error(KILN_ERR_FORMAT, "%s: offset %zu: %s: TensorProto has wire type %d",
-                          path, f->offset, what, f->wire_type);
+        return kiln_error(KILN_ERR_FORMAT, "%s: offset %zu: %s: TensorProto has wire type %d", path,
+                          f->offset, what, f->wire_type);
     kiln_pb m = kiln_pb_sub(parent, f);
     kiln_pb_field x;
     const kiln_pb_field *raw = NULL;
@@ -127,8 +127,8 @@ kiln_status kiln_onnx_tensor_parse(const kiln_pb *parent, const kiln_pb_field *f
             if (x.wire_type == KILN_PB_VARINT) {
                 if (out->rank >= KILN_MAX_RANK)
                     return kiln_error(KILN_ERR_UNSUPPORTED,
-                                      "%s: offset %zu: %s: tensor rank exceeds %d", path,
-                                      x.offset, what, KILN_MAX_RANK);
+                                      "%s: offset %zu: %s: tensor rank exceeds %d", path, x.offset,
+                                      what, KILN_MAX_RANK);
                 out->dims[out->rank++] = kiln_pb_int64(&x);
             } else if (x.wire_type == KILN_PB_LEN) {
                 const uint8_t *p = x.data, *e = x.data + x.len;
@@ -171,8 +171,9 @@ kiln_status kiln_onnx_tensor_parse(const kiln_pb *parent, const kiln_pb_field *f
             break;
         }
         case 6:
-            return kiln_error(KILN_ERR_UNSUPPORTED, "%s: offset %zu: %s: string tensors are not "
-                                                    "supported",
+            return kiln_error(KILN_ERR_UNSUPPORTED,
+                              "%s: offset %zu: %s: string tensors are not "
+                              "supported",
                               path, x.offset, what);
         case 8:
             if (x.wire_type == KILN_PB_LEN) {
@@ -215,11 +216,12 @@ kiln_status kiln_onnx_tensor_parse(const kiln_pb *parent, const kiln_pb_field *f
     for (int32_t i = 0; i < out->rank; i++) {
         int64_t d = out->dims[i];
         if (d < 0)
-            return kiln_error(KILN_ERR_FORMAT, "%s: offset %zu: %s '%.*s': negative dim %lld",
-                              path, f->offset, what, nl, nm, (long long)d);
+            return kiln_error(KILN_ERR_FORMAT, "%s: offset %zu: %s '%.*s': negative dim %lld", path,
+                              f->offset, what, nl, nm, (long long)d);
         if (d && numel > INT64_MAX / d)
-            return kiln_error(KILN_ERR_FORMAT, "%s: offset %zu: %s '%.*s': element count "
-                                               "overflows",
+            return kiln_error(KILN_ERR_FORMAT,
+                              "%s: offset %zu: %s '%.*s': element count "
+                              "overflows",
                               path, f->offset, what, nl, nm);
         numel *= d;
     }
@@ -232,8 +234,9 @@ kiln_status kiln_onnx_tensor_parse(const kiln_pb *parent, const kiln_pb_field *f
     out->numel = numel;
     out->nbytes = (size_t)numel * es;
     if (raw && has_typed)
-        return kiln_error(KILN_ERR_FORMAT, "%s: offset %zu: %s '%.*s' has both raw_data and "
-                                           "typed data",
+        return kiln_error(KILN_ERR_FORMAT,
+                          "%s: offset %zu: %s '%.*s' has both raw_data and "
+                          "typed data",
                           path, f->offset, what, nl, nm);
     if (raw) {
         if (raw->len != out->nbytes)
@@ -258,13 +261,12 @@ kiln_status kiln_onnx_tensor_parse(const kiln_pb *parent, const kiln_pb_field *f
             return kiln_error(KILN_ERR_FORMAT,
                               "%s: offset %zu: %s '%.*s' of type %s stores data in field %u "
                               "(expected field %u)",
-                              path, f->offset, what, nl, nm, kiln_onnx_type_name(out->onnx_type),
-                              k, want);
+                              path, f->offset, what, nl, nm, kiln_onnx_type_name(out->onnx_type), k,
+                              want);
     if (typed_count[want] != numel)
         return kiln_error(KILN_ERR_FORMAT,
                           "%s: offset %zu: %s '%.*s': %lld data elements, shape needs %lld", path,
-                          f->offset, what, nl, nm, (long long)typed_count[want],
-                          (long long)numel);
+                          f->offset, what, nl, nm, (long long)typed_count[want], (long long)numel);
     if (numel == 0) return KILN_OK;
     out->owned = malloc(out->nbytes);
     if (!out->owned) return kiln_error(KILN_ERR_NO_MEMORY, "out of memory decoding %s", what);
@@ -367,8 +369,8 @@ kiln_status kiln_onnx_read_tensor_file(const char *path, float **data, int32_t *
     f.len = map.size;
     kiln_pb top = kiln_pb_init(f.data, f.len, 0);
     kiln_onnx_tensor t;
-    kiln_status s = kiln_onnx_tensor_parse(&top, &f, path, "tensor file", (size_t)1 << 32, true,
-                                           &t);
+    kiln_status s =
+        kiln_onnx_tensor_parse(&top, &f, path, "tensor file", (size_t)1 << 32, true, &t);
     if (s == KILN_OK) {
         float *out = malloc((size_t)(t.numel ? t.numel : 1) * sizeof(float));
         if (!out) {

@@ -64,9 +64,9 @@ typedef struct kiln_onnx_tensor {
  * decoded size exceeds `max_bytes`. If `allow_borrow`, aligned raw_data is
  * returned in place (the buffer must outlive the use of `data`); otherwise
  * or when unaligned it is copied into out->owned. */
-kiln_status kiln_onnx_tensor_parse(const kiln_pb *parent, const kiln_pb_field *f,
-                                   const char *path, const char *what, size_t max_bytes,
-                                   bool allow_borrow, kiln_onnx_tensor *out);
+kiln_status kiln_onnx_tensor_parse(const kiln_pb *parent, const kiln_pb_field *f, const char *path,
+                                   const char *what, size_t max_bytes, bool allow_borrow,
+                                   kiln_onnx_tensor *out);
 
 /* Converts n elements of `dtype` at `src` (little-endian, maybe unaligned)
  * to float32. false if the dtype has no float conversion. */

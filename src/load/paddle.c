@@ -47,9 +47,12 @@ kiln_dtype kiln_paddle_dtype_to_kiln(int32_t pd) {
 
 void kiln_paddle_model_destroy(kiln_paddle_model *m) {
     if (!m) return;
-    for (int32_t i = 0; i < m->n_params; i++) free(m->params[i].file);
-    for (int32_t i = 0; i < m->n_maps; i++) kiln_unmap(&m->maps[i]);
-    for (int32_t i = 0; i < m->n_owned; i++) free(m->owned[i]);
+    for (int32_t i = 0; i < m->n_params; i++)
+        free(m->params[i].file);
+    for (int32_t i = 0; i < m->n_maps; i++)
+        kiln_unmap(&m->maps[i]);
+    for (int32_t i = 0; i < m->n_owned; i++)
+        free(m->owned[i]);
     kiln_unmap(&m->program_map);
     kiln_paddle_program_destroy(m->program);
     free(m->params);
@@ -75,7 +78,9 @@ kiln_paddle_param *kiln_paddle_model_find_param(kiln_paddle_model *m, const char
     return NULL;
 }
 
-static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
+static char *dup_or_null(const char *s) {
+    return s ? strdup(s) : NULL;
+}
 
 static char *dir_of(const char *path) {
     const char *slash = strrchr(path, '/');
@@ -124,7 +129,8 @@ static kiln_status load_combined(kiln_paddle_model *m) {
     kiln_paddle_record *recs = malloc(((size_t)m->n_params + 1) * sizeof *recs);
     kiln_status s = KILN_OK;
     if (!names || !recs) s = kiln_error(KILN_ERR_NO_MEMORY, "out of memory reading params");
-    for (int32_t i = 0; s == KILN_OK && i < m->n_params; i++) names[i] = m->params[i].name;
+    for (int32_t i = 0; s == KILN_OK && i < m->n_params; i++)
+        names[i] = m->params[i].name;
     if (s == KILN_OK)
         s = kiln_paddle_params_read_combined(map->data, map->size, m->params_path, names,
                                              m->n_params, recs);
@@ -143,11 +149,42 @@ static kiln_status load_combined(kiln_paddle_model *m) {
     return s;
 }
 
+static int cmp_var(const void *a, const void *b) {
+    const kiln_paddle_var *x = *(const kiln_paddle_var *const *)a;
+    const kiln_paddle_var *y = *(const kiln_paddle_var *const *)b;
+    int c = strcmp(x->name, y->name);
+    if (c) return c;
+    return x < y ? -1 : x > y; /* the first VarDesc of a duplicated name wins */
+}
+
+/* m->params: block 0's params in Paddle's sorted order with their VarDescs
+ * (the same set and order as kiln_paddle_param_names, in O(n log n)). */
+static kiln_status init_params(kiln_paddle_model *m) {
+    const kiln_paddle_block *b = &m->program->blocks[0];
+    const kiln_paddle_var **v = malloc(((size_t)b->n_vars + 1) * sizeof *v);
+    m->params = calloc((size_t)b->n_vars + 1, sizeof *m->params);
+    m->maps = calloc((size_t)b->n_vars + 1, sizeof *m->maps);
+    if (!v || !m->params || !m->maps) {
+        free(v);
+        return kiln_error(KILN_ERR_NO_MEMORY, "out of memory listing parameters");
+    }
+    int32_t n = 0;
+    for (int32_t i = 0; i < b->n_vars; i++)
+        if (kiln_paddle_var_is_param(&b->vars[i])) v[n++] = &b->vars[i];
+    qsort(v, (size_t)n, sizeof *v, cmp_var);
+    for (int32_t i = 0; i < n; i++) {
+        if (m->n_params && strcmp(m->params[m->n_params - 1].name, v[i]->name) == 0) continue;
+        m->params[m->n_params].name = v[i]->name;
+        m->params[m->n_params++].var = v[i];
+    }
+    free(v);
+    return KILN_OK;
+}
+
 kiln_status kiln_paddle_load_partial(const char *program_path, const char *params_path,
                                      const kiln_logger *logger, kiln_paddle_model **out) {
     *out = NULL;
-    if (!program_path)
-        return kiln_error(KILN_ERR_INVALID_ARGUMENT, "Paddle program path is NULL");
+    if (!program_path) return kiln_error(KILN_ERR_INVALID_ARGUMENT, "Paddle program path is NULL");
     kiln_paddle_model *m = calloc(1, sizeof *m);
     if (!m) return kiln_error(KILN_ERR_NO_MEMORY, "out of memory loading %s", program_path);
     kiln_status s = KILN_OK;
@@ -160,31 +197,15 @@ kiln_status kiln_paddle_load_partial(const char *program_path, const char *param
     if (s == KILN_OK)
         s = kiln_paddle_program_parse(m->program_map.data, m->program_map.size, program_path,
                                       &m->program);
-    const char **names = NULL;
-    int32_t n = 0;
-    if (s == KILN_OK) s = kiln_paddle_param_names(m->program, &names, &n);
-    if (s == KILN_OK) {
-        m->params = calloc((size_t)n + 1, sizeof *m->params);
-        m->maps = calloc((size_t)n + 1, sizeof *m->maps);
-        if (!m->params || !m->maps) s = kiln_error(KILN_ERR_NO_MEMORY, "out of memory");
-    }
-    if (s == KILN_OK) {
-        const kiln_paddle_block *b0 = &m->program->blocks[0];
-        for (int32_t i = 0; i < n; i++) {
-            m->params[i].name = names[i];
-            m->params[i].var = kiln_paddle_block_var(b0, names[i]);
-        }
-        m->n_params = n;
-        s = params_path ? load_combined(m) : load_per_file(m, logger);
-    }
-    free(names);
+    if (s == KILN_OK) s = init_params(m);
+    if (s == KILN_OK) s = params_path ? load_combined(m) : load_per_file(m, logger);
     if (s != KILN_OK) {
         kiln_paddle_model_destroy(m);
         return s;
     }
     if (m->n_missing)
-        kiln_log(logger, KILN_LOG_INFO, "%s: %d of %d parameter files missing in %s",
-                 program_path, (int)m->n_missing, (int)m->n_params, m->params_dir);
+        kiln_log(logger, KILN_LOG_INFO, "%s: %d of %d parameter files missing in %s", program_path,
+                 (int)m->n_missing, (int)m->n_params, m->params_dir);
     *out = m;
     return KILN_OK;
 }
@@ -210,21 +231,10 @@ kiln_status kiln_paddle_model_from_program(const uint8_t *program, size_t size, 
         m->program_map.size = size;
         s = kiln_paddle_program_parse(copy, size, name, &m->program);
     }
-    const char **names = NULL;
-    int32_t n = 0;
-    if (s == KILN_OK) s = kiln_paddle_param_names(m->program, &names, &n);
-    if (s == KILN_OK) {
-        m->params = calloc((size_t)n + 1, sizeof *m->params);
-        if (!m->params) s = kiln_error(KILN_ERR_NO_MEMORY, "out of memory");
-    }
-    for (int32_t i = 0; s == KILN_OK && i < n; i++) {
-        m->params[i].name = names[i];
-        m->params[i].var = kiln_paddle_block_var(&m->program->blocks[0], names[i]);
-        m->params[i].file = strdup(names[i]);
-        if (!m->params[i].file) s = kiln_error(KILN_ERR_NO_MEMORY, "out of memory");
-        m->n_params = i + 1;
-    }
-    free(names);
+    if (s == KILN_OK) s = init_params(m);
+    for (int32_t i = 0; s == KILN_OK && i < m->n_params; i++)
+        if (!(m->params[i].file = strdup(m->params[i].name)))
+            s = kiln_error(KILN_ERR_NO_MEMORY, "out of memory");
     if (s != KILN_OK) {
         kiln_paddle_model_destroy(m);
         return s;
@@ -270,7 +280,8 @@ kiln_status kiln_paddle_model_set_param(kiln_paddle_model *m, const char *name, 
     memset(&p->rec, 0, sizeof p->rec);
     p->rec.dtype = v->dtype;
     p->rec.rank = v->rank;
-    for (int32_t i = 0; i < v->rank; i++) p->rec.dims[i] = v->dims[i];
+    for (int32_t i = 0; i < v->rank; i++)
+        p->rec.dims[i] = v->dims[i];
     p->rec.data = copy;
     p->rec.nbytes = nbytes;
     if (!p->present) m->n_missing--;
@@ -292,8 +303,8 @@ kiln_status kiln_load_paddle(const char *program_path, const char *params_path,
             "%s: missing parameter file for persistable variable '%s' of %s (%d of %d parameter "
             "files missing); restore the files, or generate the missing tensors with Kiln's "
             "fill tool",
-            first ? first->file : "?", first ? first->name : "?", program_path,
-            (int)m->n_missing, (int)m->n_params);
+            first ? first->file : "?", first ? first->name : "?", program_path, (int)m->n_missing,
+            (int)m->n_params);
         kiln_paddle_model_destroy(m);
         return s;
     }

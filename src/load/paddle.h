@@ -29,8 +29,8 @@ typedef struct kiln_paddle_param {
 
 typedef struct kiln_paddle_model {
     char *program_path;
-    char *params_path; /* combined params file, or NULL for the per-file layout */
-    char *params_dir;  /* per-file layout: the program's directory */
+    char *params_path;        /* combined params file, or NULL for the per-file layout */
+    char *params_dir;         /* per-file layout: the program's directory */
     kiln_mapping program_map; /* the program bytes, unchanged */
     kiln_paddle_program *program;
     kiln_paddle_param *params; /* block 0's params in Paddle's sorted order */
@@ -98,8 +98,7 @@ kiln_status kiln_paddle_convert_to_dir(const char *program_path, const char *par
  * holding every constant value, in Paddle's sorted order. Values must have
  * unique names. Fails with KILN_ERR_UNSUPPORTED for an op or attribute
  * combination Paddle cannot express (the message names the node). */
-kiln_status kiln_paddle_export(const kiln_graph *g, const char *model_out,
-                               const char *params_out);
+kiln_status kiln_paddle_export(const kiln_graph *g, const char *model_out, const char *params_out);
 /* The same into memory: *program and *params receive malloc'ed bytes. */
 kiln_status kiln_paddle_export_mem(const kiln_graph *g, kiln_pbw *program, kiln_pbw *params);
 

@@ -36,7 +36,8 @@ kiln_status kiln_paddle_model_write_combined(const kiln_paddle_model *m, const c
                                              const char *params_out) {
     KILN_TRY(require_complete(m));
     kiln_pbw w = {0};
-    for (int32_t i = 0; i < m->n_params; i++) put_record(&w, &m->params[i]);
+    for (int32_t i = 0; i < m->n_params; i++)
+        put_record(&w, &m->params[i]);
     if (w.failed) {
         kiln_pbw_free(&w);
         return kiln_error(KILN_ERR_NO_MEMORY, "out of memory writing %s", params_out);
@@ -72,8 +73,9 @@ kiln_status kiln_paddle_model_write_dir(const kiln_paddle_model *m, const char *
                               p->name, dir_out);
         KILN_TRY(kiln_path_join(path, sizeof path, dir_out, p->name));
         if (strcmp(p->name, "__model__") == 0)
-            return kiln_error(KILN_ERR_UNSUPPORTED,
-                              "a parameter is named '__model__'; the per-file layout cannot hold it");
+            return kiln_error(
+                KILN_ERR_UNSUPPORTED,
+                "a parameter is named '__model__'; the per-file layout cannot hold it");
         KILN_TRY(mkdirs_for(path));
         kiln_pbw w = {0};
         put_record(&w, p);

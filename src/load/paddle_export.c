@@ -30,7 +30,8 @@ static void w_slot(kiln_pbw *op, uint32_t field, const char *param, const char *
                    int32_t n) {
     kiln_pbw s = {0};
     kiln_pbw_string(&s, 1, param);
-    for (int32_t i = 0; i < n; i++) kiln_pbw_string(&s, 2, args[i]);
+    for (int32_t i = 0; i < n; i++)
+        kiln_pbw_string(&s, 2, args[i]);
     kiln_pbw_message(op, field, &s);
     kiln_pbw_free(&s);
 }
@@ -80,7 +81,8 @@ static void attr_bool(kiln_pbw *op, const char *name, bool v) {
 static void attr_ints(kiln_pbw *op, const char *name, const int64_t *v, int32_t n) {
     kiln_pbw a = {0};
     w_attr_begin(&a, name, KILN_PD_ATTR_INTS);
-    for (int32_t i = 0; i < n; i++) kiln_pbw_int64(&a, 6, (int32_t)v[i]);
+    for (int32_t i = 0; i < n; i++)
+        kiln_pbw_int64(&a, 6, (int32_t)v[i]);
     kiln_pbw_message(op, 4, &a);
     kiln_pbw_free(&a);
 }
@@ -92,7 +94,8 @@ static void w_var(ectx *c, const char *name, int32_t kind, bool persistable, int
     kiln_pbw_varint(&t, 1, (uint64_t)kind);
     if (kind == KILN_PD_LOD_TENSOR) {
         kiln_pbw_varint(&d, 1, (uint64_t)dtype);
-        for (int32_t i = 0; i < rank; i++) kiln_pbw_int64(&d, 2, dims[i]);
+        for (int32_t i = 0; i < rank; i++)
+            kiln_pbw_int64(&d, 2, dims[i]);
         kiln_pbw_message(&l, 1, &d);
         if (!persistable) kiln_pbw_varint(&l, 2, 0);
         kiln_pbw_message(&t, 3, &l);
@@ -122,7 +125,9 @@ static const char *in_name(ectx *c, int k) {
     return v == KILN_NO_VALUE ? NULL : c->names[v];
 }
 
-static const char *out_name(ectx *c) { return c->names[c->node->outputs[0]]; }
+static const char *out_name(ectx *c) {
+    return c->names[c->node->outputs[0]];
+}
 
 /* An auxiliary variable "<out>@<suffix>" for an output Paddle requires. */
 static const char *aux_var(ectx *c, char *buf, size_t n, const char *suffix, int32_t rank,
@@ -135,7 +140,8 @@ static const char *aux_var(ectx *c, char *buf, size_t n, const char *suffix, int
 static void xshape(ectx *c, kiln_pbw *op) {
     const kiln_value *x = &c->g->values[c->node->inputs[0]];
     int64_t d[KILN_MAX_RANK + 1] = {0};
-    for (int32_t i = 0; i < x->rank; i++) d[i + 1] = x->dims[i];
+    for (int32_t i = 0; i < x->rank; i++)
+        d[i + 1] = x->dims[i];
     char buf[1024];
     w_slot1(op, 2, "XShape", aux_var(c, buf, sizeof buf, "xshape", x->rank + 1, d));
 }
@@ -182,7 +188,8 @@ static kiln_status emit_node(ectx *c, kiln_pbw *op) {
     case KILN_OP_BATCH_NORM: {
         static const char *const slots[5] = {"X", "Scale", "Bias", "Mean", "Variance"};
         type = "batch_norm";
-        for (int i = 0; i < 5; i++) w_slot1(op, 1, slots[i], in_name(c, i));
+        for (int i = 0; i < 5; i++)
+            w_slot1(op, 1, slots[i], in_name(c, i));
         w_slot1(op, 2, "Y", out_name(c));
         w_slot1(op, 2, "MeanOut", in_name(c, 3));
         w_slot1(op, 2, "VarianceOut", in_name(c, 4));
@@ -214,7 +221,8 @@ static kiln_status emit_node(ectx *c, kiln_pbw *op) {
         break;
     case KILN_OP_SUM: {
         const char *args[KILN_MAX_IO];
-        for (int32_t i = 0; i < n->n_inputs; i++) args[i] = in_name(c, i);
+        for (int32_t i = 0; i < n->n_inputs; i++)
+            args[i] = in_name(c, i);
         type = "sum";
         w_slot(op, 1, "X", args, n->n_inputs);
         break;
@@ -264,8 +272,8 @@ static kiln_status emit_node(ectx *c, kiln_pbw *op) {
         break;
     case KILN_OP_GEMM: {
         const kiln_value *x = &c->g->values[n->inputs[0]];
-        if (a->trans_a || a->trans_b || a->alpha != 1.0f ||
-            (in_name(c, 2) && a->beta != 1.0f) || x->rank != 2)
+        if (a->trans_a || a->trans_b || a->alpha != 1.0f || (in_name(c, 2) && a->beta != 1.0f) ||
+            x->rank != 2)
             return unsupported(c, "gemm with transposes, alpha/beta != 1 or a non 2-D input");
         type = "fc";
         w_slot1(op, 1, "Input", in_name(c, 0));
@@ -406,7 +414,8 @@ static kiln_status make_names(ectx *c) {
         free(sorted);
         return kiln_error(KILN_ERR_NO_MEMORY, "out of memory exporting");
     }
-    for (int32_t i = 0; i < g->n_values; i++) sorted[i] = g->values[i].name;
+    for (int32_t i = 0; i < g->n_values; i++)
+        sorted[i] = g->values[i].name;
     qsort(sorted, (size_t)g->n_values, sizeof *sorted, cmp_name);
     for (int32_t i = 0; i < g->n_values; i++) {
         const char *nm = g->values[i].name;
@@ -530,7 +539,8 @@ kiln_status kiln_paddle_export_mem(const kiln_graph *g, kiln_pbw *program, kiln_
     memset(params, 0, sizeof *params);
     kiln_status s = export_all(&c, program, params);
     if (c.names)
-        for (int32_t i = 0; i < g->n_values; i++) free(c.names[i]);
+        for (int32_t i = 0; i < g->n_values; i++)
+            free(c.names[i]);
     free(c.names);
     kiln_pbw_free(&c.vars);
     kiln_pbw_free(&c.ops);
@@ -541,8 +551,7 @@ kiln_status kiln_paddle_export_mem(const kiln_graph *g, kiln_pbw *program, kiln_
     return s;
 }
 
-kiln_status kiln_paddle_export(const kiln_graph *g, const char *model_out,
-                               const char *params_out) {
+kiln_status kiln_paddle_export(const kiln_graph *g, const char *model_out, const char *params_out) {
     kiln_pbw prog, params;
     KILN_TRY(kiln_paddle_export_mem(g, &prog, &params));
     kiln_status s = kiln_write_file_atomic(params_out, params.data, params.size);

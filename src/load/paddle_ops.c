@@ -29,7 +29,8 @@ typedef struct namemap {
 
 static uint32_t hash_str(const char *s) {
     uint32_t h = 2166136261u;
-    while (*s) h = (h ^ (uint8_t)*s++) * 16777619u;
+    while (*s)
+        h = (h ^ (uint8_t)*s++) * 16777619u;
     return h;
 }
 
@@ -45,7 +46,8 @@ static int nm_grow(namemap *m) {
     for (uint32_t i = 0; i < m->cap; i++) {
         if (!m->keys[i]) continue;
         uint32_t j = hash_str(m->keys[i]) & (cap - 1);
-        while (k[j]) j = (j + 1) & (cap - 1);
+        while (k[j])
+            j = (j + 1) & (cap - 1);
         k[j] = m->keys[i];
         v[j] = m->vals[i];
     }
@@ -60,7 +62,8 @@ static int nm_grow(namemap *m) {
 static int nm_put(namemap *m, const char *key, int32_t val) {
     if ((m->n + 1) * 2 > m->cap && !nm_grow(m)) return 0;
     uint32_t j = hash_str(key) & (m->cap - 1);
-    while (m->keys[j] && strcmp(m->keys[j], key) != 0) j = (j + 1) & (m->cap - 1);
+    while (m->keys[j] && strcmp(m->keys[j], key) != 0)
+        j = (j + 1) & (m->cap - 1);
     if (!m->keys[j]) m->n++;
     m->keys[j] = key;
     m->vals[j] = val;
@@ -136,14 +139,26 @@ static kiln_status value_of(bctx *c, const char *name, const char *slot, int32_t
                             name, slot, p->file ? p->file : "?");
         kiln_dtype dt = kiln_paddle_dtype_to_kiln(p->rec.dtype);
         if (dt == KILN_DT_COUNT)
-            return op_error(c, KILN_ERR_UNSUPPORTED, "parameter '%s' has data type %s, which Kiln "
-                                                     "does not handle",
+            return op_error(c, KILN_ERR_UNSUPPORTED,
+                            "parameter '%s' has data type %s, which Kiln "
+                            "does not handle",
                             name, kiln_paddle_dtype_name(p->rec.dtype));
         if (p->rec.rank > KILN_MAX_RANK)
             return op_error(c, KILN_ERR_UNSUPPORTED, "parameter '%s' has rank %d (max %d)", name,
                             (int)p->rec.rank, KILN_MAX_RANK);
         KILN_TRY(kiln_graph_add_value(c->g, name, dt, p->rec.rank, p->rec.dims, &v));
-        kiln_graph_set_const(c->g, v, p->rec.data, p->rec.nbytes);
+        const void *data = p->rec.data;
+        size_t align = kiln_dtype_size(dt);
+        if (p->rec.nbytes && align > 1 && (uintptr_t)data % align != 0) {
+            /* Records have variable-size headers, so data in a file is often
+             * not aligned for its type; reading it as float would be UB.
+             * Copy those (and only those) into aligned graph memory. */
+            void *copy = kiln_graph_alloc(c->g, p->rec.nbytes);
+            if (!copy) return kiln_error(KILN_ERR_NO_MEMORY, "out of memory copying '%s'", name);
+            memcpy(copy, data, p->rec.nbytes);
+            data = copy;
+        }
+        kiln_graph_set_const(c->g, v, data, p->rec.nbytes);
         if (!nm_put(&c->vals, name, v)) return kiln_error(KILN_ERR_NO_MEMORY, "out of memory");
         *id = v;
         return KILN_OK;
@@ -166,13 +181,14 @@ static kiln_status input(bctx *c, const char *slot, bool required, int32_t *id) 
     return value_of(c, name, slot, id);
 }
 
-static bool has_input(bctx *c, const char *slot) { return kiln_paddle_op_input1(c->op, slot); }
+static bool has_input(bctx *c, const char *slot) {
+    return kiln_paddle_op_input1(c->op, slot);
+}
 
 /* A new value for variable `name` (its VarDesc gives dtype and shape). */
 static kiln_status new_value(bctx *c, const char *name, int32_t *id) {
     const kiln_paddle_var *v = find_var(c, name);
-    if (!v)
-        return op_error(c, KILN_ERR_FORMAT, "output '%s' has no VarDesc in block 0", name);
+    if (!v) return op_error(c, KILN_ERR_FORMAT, "output '%s' has no VarDesc in block 0", name);
     kiln_dtype dt = KILN_DT_F32;
     if (v->has_tensor) {
         dt = kiln_paddle_dtype_to_kiln(v->dtype);
@@ -185,18 +201,28 @@ static kiln_status new_value(bctx *c, const char *name, int32_t *id) {
         return op_error(c, KILN_ERR_UNSUPPORTED, "variable '%s' has rank %d (max %d)", name,
                         (int)v->rank, KILN_MAX_RANK);
     int32_t old = nm_get(&c->vals, name);
+    char *renamed = NULL;
+    bool rename_new = false;
     if (old >= 0) { /* in-place write: keep names unique */
         int32_t k = nm_get(&c->versions, name) + 1;
         if (k < 1) k = 1;
         if (!nm_put(&c->versions, name, k)) return kiln_error(KILN_ERR_NO_MEMORY, "out of memory");
         size_t len = strlen(name) + 16;
-        char *nn = malloc(len);
-        if (!nn) return kiln_error(KILN_ERR_NO_MEMORY, "out of memory");
-        snprintf(nn, len, "%s@%d", name, (int)k);
-        free(c->g->values[old].name);
-        c->g->values[old].name = nn;
+        if (!(renamed = malloc(len))) return kiln_error(KILN_ERR_NO_MEMORY, "out of memory");
+        snprintf(renamed, len, "%s@%d", name, (int)k);
+        /* a fed input or a parameter keeps its name; the new value is renamed */
+        rename_new = c->g->values[old].data != NULL;
+        for (int32_t i = 0; i < c->n_feeds; i++)
+            rename_new |= c->feeds[i].value == old;
+        if (!rename_new) {
+            free(c->g->values[old].name);
+            c->g->values[old].name = renamed;
+            renamed = NULL;
+        }
     }
-    KILN_TRY(kiln_graph_add_value(c->g, name, dt, v->rank, v->dims, id));
+    kiln_status s = kiln_graph_add_value(c->g, renamed ? renamed : name, dt, v->rank, v->dims, id);
+    free(renamed);
+    KILN_TRY(s);
     if (!nm_put(&c->vals, name, *id)) return kiln_error(KILN_ERR_NO_MEMORY, "out of memory");
     return KILN_OK;
 }
@@ -256,8 +282,7 @@ static kiln_status pair_attr(bctx *c, const char *name, int64_t dflt, bool posit
                         (int)n);
     for (int i = 0; i < 2; i++)
         if (positive ? v[i] <= 0 : v[i] < 0)
-            return op_error(c, KILN_ERR_FORMAT, "attribute '%s' holds %lld", name,
-                            (long long)v[i]);
+            return op_error(c, KILN_ERR_FORMAT, "attribute '%s' holds %lld", name, (long long)v[i]);
     out[0] = v[0];
     out[1] = v[1];
     return KILN_OK;
@@ -318,8 +343,7 @@ static kiln_status activation(bctx *c, const char *act, float relu6_max, int32_t
         return add_node(c, KILN_OP_CLIP, 1, &pre, out, &a);
     }
     return op_error(c, KILN_ERR_UNSUPPORTED,
-                    "fused activation '%s' (Kiln fuses relu and relu6 only); see docs/OPS.md",
-                    act);
+                    "fused activation '%s' (Kiln fuses relu and relu6 only); see docs/OPS.md", act);
 }
 
 static bool act_none(const char *act) {
@@ -329,8 +353,7 @@ static bool act_none(const char *act) {
 /* Emits `op` on `in` writing the Paddle output `out_slot`, followed by the
  * activation `act` if any (the op then writes a ".pre_act" temp value). */
 static kiln_status with_act(bctx *c, kiln_op op, int32_t n_in, const int32_t *in,
-                            const char *out_slot, kiln_attrs *a, const char *act,
-                            float relu6_max) {
+                            const char *out_slot, kiln_attrs *a, const char *act, float relu6_max) {
     int32_t out;
     KILN_TRY(output(c, out_slot, &out));
     if (act_none(act)) return add_node(c, op, n_in, in, out, a);
@@ -415,7 +438,8 @@ static kiln_status h_conv(bctx *c) {
 static kiln_status h_batch_norm(bctx *c) {
     int32_t in[5];
     static const char *const slots[5] = {"X", "Scale", "Bias", "Mean", "Variance"};
-    for (int i = 0; i < 5; i++) KILN_TRY(input(c, slots[i], true, &in[i]));
+    for (int i = 0; i < 5; i++)
+        KILN_TRY(input(c, slots[i], true, &in[i]));
     KILN_TRY(nchw_only(c, "data_layout"));
     kiln_attrs a = base_attrs(c);
     a.epsilon = kiln_paddle_attr_float(c->op, "epsilon", 1e-5f);
@@ -461,7 +485,8 @@ static kiln_status h_sum(bctx *c) {
     if (!s || s->n_args < 1 || s->n_args > KILN_MAX_IO)
         return op_error(c, KILN_ERR_UNSUPPORTED, "sum of %d tensors (Kiln handles 1..%d)",
                         s ? (int)s->n_args : 0, KILN_MAX_IO);
-    for (int32_t i = 0; i < s->n_args; i++) KILN_TRY(value_of(c, s->args[i], "X", &in[i]));
+    for (int32_t i = 0; i < s->n_args; i++)
+        KILN_TRY(value_of(c, s->args[i], "X", &in[i]));
     KILN_TRY(output(c, "Out", &out));
     kiln_attrs a = base_attrs(c);
     return add_node(c, KILN_OP_SUM, s->n_args, in, out, &a);
@@ -476,9 +501,8 @@ static kiln_status h_elementwise_add(bctx *c) {
     if (a.axis < -1) return op_error(c, KILN_ERR_FORMAT, "axis = %lld", (long long)a.axis);
     const char *act = kiln_paddle_attr_string(c->op, "fuse_activation", "");
     if (act_none(act)) act = kiln_paddle_attr_string(c->op, "act", "");
-    return with_act(c, KILN_OP_ADD, 2, in, "Out", &a, act, kiln_paddle_attr_float(c->op,
-                                                                                   "fuse_alpha",
-                                                                                   0.0f));
+    return with_act(c, KILN_OP_ADD, 2, in, "Out", &a, act,
+                    kiln_paddle_attr_float(c->op, "fuse_alpha", 0.0f));
 }
 
 static kiln_status h_pool2d(bctx *c) {
@@ -498,8 +522,7 @@ static kiln_status h_pool2d(bctx *c) {
             return op_error(c, KILN_ERR_UNSUPPORTED,
                             "adaptive pool2d with output size [%lld,%lld]: Kiln handles adaptive "
                             "pooling to [1,1] (global pooling) only",
-                            nks >= 1 ? (long long)ks[0] : -1LL,
-                            nks >= 2 ? (long long)ks[1] : -1LL);
+                            nks >= 1 ? (long long)ks[0] : -1LL, nks >= 2 ? (long long)ks[1] : -1LL);
         global = true;
     }
     KILN_TRY(output(c, "Out", &out));
@@ -717,7 +740,8 @@ static kiln_status h_fake_channel_dequant(bctx *c) {
     if (!s || s->n_args < 1 || s->n_args > 2)
         return op_error(c, KILN_ERR_FORMAT, "slot 'Scales' holds %d tensors, expected 1 or 2",
                         s ? (int)s->n_args : 0);
-    for (int32_t i = 0; i < s->n_args; i++) KILN_TRY(value_of(c, s->args[i], "Scales", &in[1 + i]));
+    for (int32_t i = 0; i < s->n_args; i++)
+        KILN_TRY(value_of(c, s->args[i], "Scales", &in[1 + i]));
     KILN_TRY(output(c, "Out", &out));
     kiln_attrs a = base_attrs(c);
     a.axis = kiln_paddle_attr_int(c->op, "quant_axis", 0);
@@ -841,7 +865,8 @@ static kiln_status build(bctx *c) {
                           c->path);
     qsort(c->feeds, (size_t)c->n_feeds, sizeof *c->feeds, cmp_io);
     qsort(c->fetches, (size_t)c->n_fetches, sizeof *c->fetches, cmp_io);
-    for (int32_t i = 0; i < c->n_feeds; i++) KILN_TRY(kiln_graph_add_input(c->g, c->feeds[i].value));
+    for (int32_t i = 0; i < c->n_feeds; i++)
+        KILN_TRY(kiln_graph_add_input(c->g, c->feeds[i].value));
     for (int32_t i = 0; i < c->n_fetches; i++)
         KILN_TRY(kiln_graph_add_output(c->g, c->fetches[i].value));
     char ver[128];

@@ -16,7 +16,9 @@ static uint32_t rd_u32(const uint8_t *p) {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-static uint64_t rd_u64(const uint8_t *p) { return (uint64_t)rd_u32(p) | (uint64_t)rd_u32(p + 4) << 32; }
+static uint64_t rd_u64(const uint8_t *p) {
+    return (uint64_t)rd_u32(p) | (uint64_t)rd_u32(p + 4) << 32;
+}
 
 const char *kiln_paddle_record_str(int32_t dtype, int32_t rank, const int64_t *dims, char *buf,
                                    size_t n) {
@@ -49,8 +51,10 @@ static kiln_status rfail(const char *path, const char *var, size_t off, const ch
 
 kiln_status kiln_paddle_record_read(const uint8_t *buf, size_t size, size_t base_offset,
                                     const char *path, const char *var, kiln_paddle_record *out) {
+    static const uint8_t empty[1] = {0};
     memset(out, 0, sizeof *out);
     out->offset = base_offset;
+    if (!buf) buf = empty;
     const char *hint = "the params file is truncated or does not belong to this program";
     size_t pos = 0;
     if (size - pos < 4)
@@ -110,7 +114,7 @@ kiln_status kiln_paddle_record_read(const uint8_t *buf, size_t size, size_t base
             out->dtype = kiln_pb_int32(&f);
             have_type = 1;
         } else if (f.number == 2) {
-            const uint8_t *p = f.data, *end = f.data + f.len;
+            const uint8_t *p = f.data, *end = f.data ? f.data + f.len : NULL;
             uint64_t v = f.varint;
             if (f.wire_type != KILN_PB_VARINT && f.wire_type != KILN_PB_LEN)
                 return RFAIL(f.offset, "TensorDesc.dims has wire type %d; %s", f.wire_type, hint);
@@ -163,7 +167,9 @@ kiln_status kiln_paddle_record_read(const uint8_t *buf, size_t size, size_t base
 kiln_status kiln_paddle_params_read_combined(const uint8_t *data, size_t size, const char *path,
                                              const char *const *names, int32_t n,
                                              kiln_paddle_record *recs) {
+    static const uint8_t empty[1] = {0};
     size_t pos = 0;
+    if (!data) data = empty; /* an empty (unmapped) file: no pointer arithmetic on NULL */
     for (int32_t i = 0; i < n; i++) {
         kiln_status s =
             kiln_paddle_record_read(data + pos, size - pos, pos, path, names[i], &recs[i]);
@@ -250,7 +256,8 @@ static size_t header(uint8_t *h, int32_t dtype, int32_t rank, const int64_t *dim
     memset(p, 0, 16);
     p += 16;
     kiln_pbw_int64(&d, 1, dtype);
-    for (int32_t i = 0; i < rank; i++) kiln_pbw_int64(&d, 2, dims[i]);
+    for (int32_t i = 0; i < rank; i++)
+        kiln_pbw_int64(&d, 2, dims[i]);
     uint32_t ds = (uint32_t)d.size;
     if (d.failed || ds > KILN_PADDLE_MAX_DESC_BYTES) ds = 0;
     p[0] = (uint8_t)ds;

@@ -15,8 +15,8 @@
 #include "load/pb_wire.h"
 
 const char *const kiln_pd_attr_type_names[KILN_PD_ATTR_COUNT] = {
-    "INT",     "FLOAT", "STRING", "INTS",   "FLOATS",   "STRINGS", "BOOLEAN", "BOOLEANS",
-    "BLOCK",   "LONG",  "BLOCKS", "LONGS",  "FLOAT64S", "VAR",     "VARS",    "FLOAT64",
+    "INT",   "FLOAT", "STRING", "INTS",  "FLOATS",   "STRINGS", "BOOLEAN", "BOOLEANS",
+    "BLOCK", "LONG",  "BLOCKS", "LONGS", "FLOAT64S", "VAR",     "VARS",    "FLOAT64",
 };
 
 /* ---- arena ----------------------------------------------------------------- */
@@ -98,14 +98,14 @@ typedef struct pctx {
 } pctx;
 
 static kiln_status pb_fail(const pctx *c, const kiln_pb *m) {
-    return kiln_error(KILN_ERR_FORMAT, "%s: offset %zu: %s%s%s; the ProgramDesc is corrupt or "
-                                       "truncated (re-export the model)",
+    return kiln_error(KILN_ERR_FORMAT,
+                      "%s: offset %zu: %s%s%s; the ProgramDesc is corrupt or "
+                      "truncated (re-export the model)",
                       c->path, m->error_offset, m->error ? m->error : "malformed protobuf",
                       c->where[0] ? " in " : "", c->where);
 }
 
-static kiln_status wire_fail(const pctx *c, const kiln_pb_field *f, const char *msg,
-                             int expected) {
+static kiln_status wire_fail(const pctx *c, const kiln_pb_field *f, const char *msg, int expected) {
     return kiln_error(KILN_ERR_FORMAT,
                       "%s: offset %zu: %s field %u has wire type %d, expected %d%s%s; the "
                       "ProgramDesc is corrupt",
@@ -187,7 +187,7 @@ static kiln_status parse_attr(pctx *c, kiln_pb *parent, const kiln_pb_field *af,
     enum { R_INTS, R_FLOATS, R_BOOLS, R_BLOCKS, R_LONGS, R_F64S, R_N };
     static const int rep_field[R_N] = {6, 7, 11, 14, 15, 16};
     static const int rep_wire[R_N] = {KILN_PB_VARINT, KILN_PB_FIXED32, KILN_PB_VARINT,
-                                      KILN_PB_VARINT, KILN_PB_VARINT, KILN_PB_FIXED64};
+                                      KILN_PB_VARINT, KILN_PB_VARINT,  KILN_PB_FIXED64};
     static const int rep_kind[R_N] = {0, 1, 2, 0, 3, 4};
     static const size_t rep_size[R_N] = {4, 4, sizeof(bool), 4, 8, 8};
     size_t cnt[R_N] = {0}, n_strings = 0, n_vars = 0;
@@ -196,8 +196,8 @@ static kiln_status parse_attr(pctx *c, kiln_pb *parent, const kiln_pb_field *af,
     int r;
     while ((r = kiln_pb_next(&m, &f)) == 1) {
         for (int k = 0; k < R_N; k++)
-            if ((int)f.number == rep_field[k] && kiln_pb_repeated(&m, &f, rep_wire[k], count_cb,
-                                                                  &cnt[k]) != 0)
+            if ((int)f.number == rep_field[k] &&
+                kiln_pb_repeated(&m, &f, rep_wire[k], count_cb, &cnt[k]) != 0)
                 return pb_fail(c, &m);
         if (f.number == 8) n_strings++;
         if (f.number == 18) n_vars++;
@@ -326,8 +326,7 @@ static kiln_status parse_slot(pctx *c, kiln_pb *parent, const kiln_pb_field *sf,
     return KILN_OK;
 }
 
-static kiln_status parse_op(pctx *c, kiln_pb *parent, const kiln_pb_field *of,
-                            kiln_paddle_op *op) {
+static kiln_status parse_op(pctx *c, kiln_pb *parent, const kiln_pb_field *of, kiln_paddle_op *op) {
     size_t n_in = 0, n_out = 0, n_attr = 0;
     op->offset = of->offset;
     kiln_pb m = kiln_pb_sub(parent, of);
@@ -350,8 +349,7 @@ static kiln_status parse_op(pctx *c, kiln_pb *parent, const kiln_pb_field *of,
     op->inputs = alloc_array(c, n_in, sizeof(kiln_paddle_slot));
     op->outputs = alloc_array(c, n_out, sizeof(kiln_paddle_slot));
     op->attrs = alloc_array(c, n_attr, sizeof(kiln_paddle_attr));
-    if ((n_in && !op->inputs) || (n_out && !op->outputs) || (n_attr && !op->attrs))
-        return oom(c);
+    if ((n_in && !op->inputs) || (n_out && !op->outputs) || (n_attr && !op->attrs)) return oom(c);
     m = kiln_pb_sub(parent, of);
     while ((r = kiln_pb_next(&m, &f)) == 1) {
         switch (f.number) {
@@ -540,30 +538,38 @@ static kiln_status parse_block(pctx *c, kiln_pb *parent, const kiln_pb_field *bf
     return KILN_OK;
 }
 
-static kiln_status parse_op_version_map(pctx *c, kiln_pb *parent, const kiln_pb_field *mf) {
-    kiln_paddle_program *p = c->prog;
-    size_t n = 0;
+/* Pairs in one OpVersionMap occurrence; -1 if malformed. */
+static int64_t count_op_versions(const kiln_pb *parent, const kiln_pb_field *mf) {
+    int64_t n = 0;
     kiln_pb m = kiln_pb_sub(parent, mf);
     kiln_pb_field f;
     int r;
     while ((r = kiln_pb_next(&m, &f)) == 1)
         if (f.number == 1) n++;
-    if (r < 0) return pb_fail(c, &m);
-    KILN_TRY(check_count(c, n, mf->offset, "op versions"));
-    p->op_versions = alloc_array(c, n, sizeof(kiln_paddle_op_version));
-    if (n && !p->op_versions) return oom(c);
+    return r < 0 ? -1 : n;
+}
+
+/* Appends the pairs into p->op_versions, sized by the caller over every
+ * occurrence of the field (protobuf merges repeated occurrences). */
+static kiln_status parse_op_version_map(pctx *c, kiln_pb *parent, const kiln_pb_field *mf,
+                                        int32_t cap) {
+    kiln_paddle_program *p = c->prog;
+    kiln_pb m;
+    kiln_pb_field f;
+    int r;
     m = kiln_pb_sub(parent, mf);
     while ((r = kiln_pb_next(&m, &f)) == 1) {
         if (f.number != 1) continue;
         EXPECT_WIRE(c, &f, KILN_PB_LEN, "OpVersionMap.pair");
+        if (p->n_op_versions >= cap) return oom(c); /* cannot happen: counted before */
         kiln_paddle_op_version *ov = &p->op_versions[p->n_op_versions++];
         ov->op_name = "";
         kiln_pb pm = kiln_pb_sub(&m, &f);
         kiln_pb_field g;
         int r2;
         while ((r2 = kiln_pb_next(&pm, &g)) == 1) {
-            if (g.number == 1) KILN_TRY(copy_str(c, &g, "OpVersionPair.op_name", &ov->op_name,
-                                                 NULL));
+            if (g.number == 1)
+                KILN_TRY(copy_str(c, &g, "OpVersionPair.op_name", &ov->op_name, NULL));
             if (g.number == 2) {
                 EXPECT_WIRE(c, &g, KILN_PB_LEN, "OpVersionPair.op_version");
                 kiln_pb vm = kiln_pb_sub(&pm, &g);
@@ -583,7 +589,9 @@ static kiln_status parse_op_version_map(pctx *c, kiln_pb *parent, const kiln_pb_
 
 kiln_status kiln_paddle_program_parse(const uint8_t *data, size_t size, const char *path,
                                       kiln_paddle_program **out) {
+    static const uint8_t empty[1] = {0};
     *out = NULL;
+    if (!data) data = empty; /* an empty (unmapped) file */
     kiln_paddle_program *p;
     KILN_TRY(kiln_paddle_program_create(&p));
     pctx c;
@@ -595,10 +603,20 @@ kiln_status kiln_paddle_program_parse(const uint8_t *data, size_t size, const ch
     kiln_pb m = kiln_pb_init(data, size, 0);
     kiln_pb_field f;
     int r;
-    while ((r = kiln_pb_next(&m, &f)) == 1)
+    size_t n_ov = 0;
+    while ((r = kiln_pb_next(&m, &f)) == 1) {
         if (f.number == 1) n_blocks++;
+        if (f.number == 5 && f.wire_type == KILN_PB_LEN) {
+            int64_t k = count_op_versions(&m, &f);
+            if (k > 0) n_ov += (size_t)k; /* malformed: reported by the second pass */
+        }
+    }
     if (r < 0) s = pb_fail(&c, &m);
-    if (s == KILN_OK) s = check_count(&c, n_blocks, 0, "blocks");
+    if (s == KILN_OK) s = check_count(&c, n_blocks + n_ov, 0, "blocks or op versions");
+    if (s == KILN_OK && n_ov) {
+        p->op_versions = alloc_array(&c, n_ov, sizeof *p->op_versions);
+        if (!p->op_versions) s = oom(&c);
+    }
     if (s == KILN_OK && n_blocks == 0)
         s = kiln_error(KILN_ERR_FORMAT,
                        "%s: offset 0: the ProgramDesc has no blocks (%zu bytes); this is not a "
@@ -637,7 +655,7 @@ kiln_status kiln_paddle_program_parse(const uint8_t *data, size_t size, const ch
             }
             snprintf(c.where, sizeof c.where, "op_version_map");
             p->has_op_version_map = true;
-            s = parse_op_version_map(&c, &m, &f);
+            s = parse_op_version_map(&c, &m, &f, (int32_t)n_ov);
         }
         /* field 3 (op_compatible_map, 1.x) and unknown fields: skipped */
     }
@@ -658,24 +676,33 @@ static void ser_attr(const kiln_paddle_attr *a, kiln_pbw *w) {
     if (a->has & KILN_PD_HAS_I) kiln_pbw_int64(w, 3, a->i);
     if (a->has & KILN_PD_HAS_F) kiln_pbw_float(w, 4, a->f);
     if (a->has & KILN_PD_HAS_S) kiln_pbw_bytes(w, 5, a->s ? a->s : "", a->s ? a->s_len : 0);
-    for (int32_t k = 0; k < a->n_ints; k++) kiln_pbw_int64(w, 6, a->ints[k]);
-    for (int32_t k = 0; k < a->n_floats; k++) kiln_pbw_float(w, 7, a->floats[k]);
-    for (int32_t k = 0; k < a->n_strings; k++) kiln_pbw_string(w, 8, a->strings[k]);
+    for (int32_t k = 0; k < a->n_ints; k++)
+        kiln_pbw_int64(w, 6, a->ints[k]);
+    for (int32_t k = 0; k < a->n_floats; k++)
+        kiln_pbw_float(w, 7, a->floats[k]);
+    for (int32_t k = 0; k < a->n_strings; k++)
+        kiln_pbw_string(w, 8, a->strings[k]);
     if (a->has & KILN_PD_HAS_B) kiln_pbw_varint(w, 10, a->b);
-    for (int32_t k = 0; k < a->n_bools; k++) kiln_pbw_varint(w, 11, a->bools[k]);
+    for (int32_t k = 0; k < a->n_bools; k++)
+        kiln_pbw_varint(w, 11, a->bools[k]);
     if (a->has & KILN_PD_HAS_BLOCK) kiln_pbw_int64(w, 12, a->block_idx);
     if (a->has & KILN_PD_HAS_L) kiln_pbw_int64(w, 13, a->l);
-    for (int32_t k = 0; k < a->n_blocks_idx; k++) kiln_pbw_int64(w, 14, a->blocks_idx[k]);
-    for (int32_t k = 0; k < a->n_longs; k++) kiln_pbw_int64(w, 15, a->longs[k]);
-    for (int32_t k = 0; k < a->n_float64s; k++) kiln_pbw_double(w, 16, a->float64s[k]);
+    for (int32_t k = 0; k < a->n_blocks_idx; k++)
+        kiln_pbw_int64(w, 14, a->blocks_idx[k]);
+    for (int32_t k = 0; k < a->n_longs; k++)
+        kiln_pbw_int64(w, 15, a->longs[k]);
+    for (int32_t k = 0; k < a->n_float64s; k++)
+        kiln_pbw_double(w, 16, a->float64s[k]);
     if (a->has & KILN_PD_HAS_VAR) kiln_pbw_string(w, 17, a->var_name ? a->var_name : "");
-    for (int32_t k = 0; k < a->n_vars_name; k++) kiln_pbw_string(w, 18, a->vars_name[k]);
+    for (int32_t k = 0; k < a->n_vars_name; k++)
+        kiln_pbw_string(w, 18, a->vars_name[k]);
     if (a->has & KILN_PD_HAS_F64) kiln_pbw_double(w, 19, a->f64);
 }
 
 static void ser_slot(const kiln_paddle_slot *s, kiln_pbw *w) {
     kiln_pbw_string(w, 1, s->parameter ? s->parameter : "");
-    for (int32_t k = 0; k < s->n_args; k++) kiln_pbw_string(w, 2, s->args[k]);
+    for (int32_t k = 0; k < s->n_args; k++)
+        kiln_pbw_string(w, 2, s->args[k]);
 }
 
 static void ser_child(kiln_pbw *w, uint32_t field, kiln_pbw *child) {
@@ -710,7 +737,8 @@ static void ser_var(const kiln_paddle_var *v, kiln_pbw *w) {
     kiln_pbw_int64(&type, 1, v->kind);
     if (v->has_tensor) {
         kiln_pbw_int64(&tensor, 1, v->dtype);
-        for (int32_t k = 0; k < v->rank; k++) kiln_pbw_int64(&tensor, 2, v->dims[k]);
+        for (int32_t k = 0; k < v->rank; k++)
+            kiln_pbw_int64(&tensor, 2, v->dims[k]);
         if (v->kind == KILN_PD_SELECTED_ROWS) {
             kiln_pbw_message(&type, 2, &tensor);
         } else {
@@ -841,8 +869,7 @@ bool kiln_paddle_attr_bool(const kiln_paddle_op *op, const char *name, bool dflt
     return dflt;
 }
 
-const char *kiln_paddle_attr_string(const kiln_paddle_op *op, const char *name,
-                                    const char *dflt) {
+const char *kiln_paddle_attr_string(const kiln_paddle_op *op, const char *name, const char *dflt) {
     const kiln_paddle_attr *a = kiln_paddle_op_attr(op, name);
     if (!a || !(a->has & KILN_PD_HAS_S)) return dflt;
     return a->s;
@@ -854,7 +881,8 @@ int32_t kiln_paddle_attr_ints(const kiln_paddle_op *op, const char *name, int64_
     if (!a) return -1;
     bool use_longs = a->type == KILN_PD_ATTR_LONGS || (a->n_longs > 0 && a->n_ints == 0);
     int32_t n = use_longs ? a->n_longs : a->n_ints;
-    for (int32_t i = 0; i < n && i < max; i++) out[i] = use_longs ? a->longs[i] : a->ints[i];
+    for (int32_t i = 0; i < n && i < max; i++)
+        out[i] = use_longs ? a->longs[i] : a->ints[i];
     return n;
 }
 
@@ -867,8 +895,7 @@ static int cmp_str(const void *a, const void *b) {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-kiln_status kiln_paddle_param_names(const kiln_paddle_program *p, const char ***names,
-                                    int32_t *n) {
+kiln_status kiln_paddle_param_names(const kiln_paddle_program *p, const char ***names, int32_t *n) {
     *names = NULL;
     *n = 0;
     if (p->n_blocks == 0) return KILN_OK;

@@ -124,7 +124,7 @@ typedef struct kiln_paddle_var {
     bool need_check_feed;
     bool has_tensor; /* a lod_tensor (or selected_rows) TensorDesc was present */
     bool has_lod_level;
-    int32_t dtype;   /* TensorDesc.data_type (KILN_PD_FP32...) when has_tensor */
+    int32_t dtype; /* TensorDesc.data_type (KILN_PD_FP32...) when has_tensor */
     int32_t rank;
     int64_t *dims; /* [rank]; -1 = unknown (the batch) */
     int32_t lod_level;
@@ -193,8 +193,7 @@ const kiln_paddle_var *kiln_paddle_block_var(const kiln_paddle_block *b, const c
 int64_t kiln_paddle_attr_int(const kiln_paddle_op *op, const char *name, int64_t dflt);
 float kiln_paddle_attr_float(const kiln_paddle_op *op, const char *name, float dflt);
 bool kiln_paddle_attr_bool(const kiln_paddle_op *op, const char *name, bool dflt);
-const char *kiln_paddle_attr_string(const kiln_paddle_op *op, const char *name,
-                                    const char *dflt);
+const char *kiln_paddle_attr_string(const kiln_paddle_op *op, const char *name, const char *dflt);
 /* Copies up to `max` integers of an INTS/LONGS attribute into out; returns
  * the attribute's element count (may exceed max), or -1 if absent. */
 int32_t kiln_paddle_attr_ints(const kiln_paddle_op *op, const char *name, int64_t *out,
@@ -207,8 +206,7 @@ bool kiln_paddle_var_is_param(const kiln_paddle_var *v);
 /* Names of block 0's params in Paddle's combined-file order (strcmp-sorted,
  * duplicates removed). *names is malloc'ed (free it); the strings belong to
  * the program. */
-kiln_status kiln_paddle_param_names(const kiln_paddle_program *p, const char ***names,
-                                    int32_t *n);
+kiln_status kiln_paddle_param_names(const kiln_paddle_program *p, const char ***names, int32_t *n);
 
 /* Element size of a Paddle data type (BOOL..COMPLEX128); 0 if not a data type. */
 size_t kiln_paddle_dtype_size(int32_t dtype);

@@ -177,6 +177,18 @@ static kiln_status rescale_fc(fill_ctx *c, kiln_trace *t, int32_t node, int32_t 
     return KILN_OK;
 }
 
+/* Softmax outputs and unary ops on them (Paddle's trailing scale): their RMS
+ * is ~1/sqrt(classes) by construction, so they stay out of the range check. */
+static bool is_probability(const kiln_graph *g, int32_t node) {
+    for (int depth = 0; depth < 4 && node >= 0; depth++) {
+        const kiln_node *n = &g->nodes[node];
+        if (n->op == KILN_OP_SOFTMAX) return true;
+        if (n->n_inputs != 1 || n->inputs[0] < 0) return false;
+        node = g->values[n->inputs[0]].producer;
+    }
+    return false;
+}
+
 static kiln_status measure(fill_ctx *c, kiln_trace *t, int32_t node) {
     const kiln_graph *g = t->g;
     const kiln_node *n = &g->nodes[node];
@@ -188,7 +200,7 @@ static kiln_status measure(fill_ctx *c, kiln_trace *t, int32_t node) {
     double rms = kiln_model_rms(y, ne, &bad);
     kiln_fill_summary *s = c->sum;
     s->n_nonfinite += bad;
-    if (n->op != KILN_OP_SOFTMAX) {
+    if (!is_probability(g, node)) {
         s->n_layers++;
         if (rms < s->min_rms) s->min_rms = rms, c->min_node = node;
         if (rms > s->max_rms) s->max_rms = rms, c->max_node = node;
@@ -202,7 +214,7 @@ static kiln_status measure(fill_ctx *c, kiln_trace *t, int32_t node) {
     }
     if (c->o->report && c->o->verbose) {
         char b[96];
-        fprintf(c->o->report, "  %4d  %-44s %-11s %-18s RMS %-10.4g%s\n", (int)node, n->name,
+        fprintf(c->o->report, "  %4d  %-44s %-15s %-18s RMS %-10.4g%s\n", (int)node, n->name,
                 op_name(n->op), kiln_shape_str(os->rank, os->dims, b, sizeof b), rms,
                 bad ? "  NON-FINITE" : "");
     }
@@ -286,7 +298,7 @@ static kiln_status trace_seed(kiln_graph *g, fill_ctx *c, kiln_trace_fn bf) {
     kiln_model_seed_input(x, n);
     c->min_node = c->max_node = -1;
     if (c->o->report && c->o->verbose)
-        fprintf(c->o->report, "  %4s  %-44s %-11s %-18s %s\n", "node", "output of", "op", "shape",
+        fprintf(c->o->report, "  %4s  %-44s %-15s %-18s %s\n", "node", "output of", "op", "shape",
                 "RMS on the seed input");
     kiln_status s = kiln_model_trace(g, x, 1, bf, after, c);
     free(x);
@@ -330,12 +342,13 @@ static kiln_status quantize_one(kiln_graph *g, const kiln_graph *ref, const char
                           "fill: the output of '%s' feeds no fake_dequantize_max_abs with a "
                           "max_range, so the per-layer weight scale is unknown",
                           g->nodes[node].name);
-    if (rv < 0 || !ref->values[rv].data || ref->values[rv].nbytes != w->nbytes ||
+    int64_t ne = kiln_numel(w->rank, w->dims);
+    size_t nbytes = ne > 0 ? (size_t)ne * sizeof(float) : 0;
+    if (rv < 0 || !ref->values[rv].data || ref->values[rv].nbytes != nbytes || nbytes == 0 ||
         w->dtype != KILN_DT_F32)
         return kiln_error(KILN_ERR_NOT_FOUND,
-                          "fill: the FP32 reference has no tensor '%s' of %zu bytes", name,
-                          w->nbytes);
-    int64_t ne = (int64_t)(w->nbytes / sizeof(float));
+                          "fill: the FP32 reference has no f32 tensor '%s' of %zu bytes", name,
+                          nbytes);
     int64_t m = g->nodes[node].op == KILN_OP_CONV ? w->dims[0] : 1;
     const float *gamma = NULL, *var = NULL;
     float eps = 0;
@@ -352,7 +365,7 @@ static kiln_status quantize_one(kiln_graph *g, const kiln_graph *ref, const char
                               name);
         eps = ref->nodes[bn].attrs.epsilon;
     }
-    float *p = kiln_graph_alloc(g, w->nbytes);
+    float *p = kiln_graph_alloc(g, nbytes);
     if (!p) return kiln_error(KILN_ERR_NO_MEMORY, "fill: out of memory for '%s'", name);
     const float *src = ref->values[rv].data;
     double q = (double)g->nodes[dq].attrs.max_range / 127.0, wmax = 0;
@@ -365,7 +378,7 @@ static kiln_status quantize_one(kiln_graph *g, const kiln_graph *ref, const char
         if (r > 127 || r < -127) clipped++, r = r > 0 ? 127 : -127;
         p[i] = (float)r;
     }
-    kiln_graph_set_const(g, v, p, w->nbytes);
+    kiln_graph_set_const(g, v, p, nbytes);
     sum->n_filled++;
     sum->n_clipped += clipped;
     if (o->report)

@@ -27,7 +27,8 @@ static kiln_paddle_program *fixed_program(void) {
     for (int i = 0; i < 3; i++) {
         kiln_pbw v = {0}, t = {0}, l = {0}, d = {0};
         kiln_pbw_int64(&d, 1, dtypes[i]);
-        for (int k = 0; k < ranks[i]; k++) kiln_pbw_int64(&d, 2, dims[i][k]);
+        for (int k = 0; k < ranks[i]; k++)
+            kiln_pbw_int64(&d, 2, dims[i][k]);
         kiln_pbw_message(&l, 1, &d);
         kiln_pbw_varint(&t, 1, KILN_PD_LOD_TENSOR);
         kiln_pbw_message(&t, 3, &l);
@@ -74,8 +75,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     int32_t n;
     if (kiln_paddle_param_names(p, &names, &n) != KILN_OK) return 0;
     kiln_paddle_record recs[3];
-    if (n == 3 && kiln_paddle_params_read_combined(data, size, "fuzz.params", names, n, recs) ==
-                      KILN_OK) {
+    if (n == 3 &&
+        kiln_paddle_params_read_combined(data, size, "fuzz.params", names, n, recs) == KILN_OK) {
         for (int32_t i = 0; i < n; i++) {
             check_inside(&recs[i], data, size);
             kiln_paddle_record_check(&recs[i], kiln_paddle_block_var(&p->blocks[0], names[i]),

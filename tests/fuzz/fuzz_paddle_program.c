@@ -35,7 +35,7 @@ static void touch_lookups(const kiln_paddle_program *p) {
         int64_t v[4];
         volatile int64_t acc = kiln_paddle_attr_int(op, "axis", -1) +
                                kiln_paddle_attr_ints(op, "paddings", v, 4) +
-                               (int64_t)kiln_paddle_attr_float(op, "epsilon", 0.0f) +
+                               (kiln_paddle_attr_float(op, "epsilon", 0.0f) > 0.0f) +
                                kiln_paddle_attr_bool(op, "is_test", false);
         (void)acc;
         (void)kiln_paddle_attr_string(op, "data_format", "");

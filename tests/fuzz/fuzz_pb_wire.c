@@ -35,7 +35,8 @@ static uint64_t walk(kiln_pb *m, int depth) {
         if (depth < 12) {
             kiln_pb sub = kiln_pb_sub(m, &f);
             acc ^= walk(&sub, depth + 1);
-            if (sub.error && (sub.error_offset < f.offset || sub.error_offset > f.offset + 20 + f.len))
+            if (sub.error &&
+                (sub.error_offset < f.offset || sub.error_offset > f.offset + 20 + f.len))
                 __builtin_trap(); /* an error offset outside the field */
         }
     }

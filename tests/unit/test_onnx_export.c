@@ -21,6 +21,7 @@
 #include "backend/backend.h"
 #include "core/file.h"
 #include "core/status.h"
+#include "load/load.h"
 #include "load/onnx.h"
 #include "load/onnx_export.h"
 #include "test_util.h"
@@ -44,8 +45,8 @@ static int32_t act(kiln_graph *g, const char *name) {
     return id;
 }
 
-static int32_t node1(kiln_graph *g, kiln_op op, const char *name, int32_t n_in,
-                     const int32_t *in, const kiln_attrs *a) {
+static int32_t node1(kiln_graph *g, kiln_op op, const char *name, int32_t n_in, const int32_t *in,
+                     const kiln_attrs *a) {
     int32_t out = act(g, name);
     kiln_graph_add_node(g, op, name, n_in, in, 1, &out, a, NULL);
     return out;
@@ -63,8 +64,9 @@ static kiln_graph *classifier(void) {
     a.pads[0] = a.pads[1] = a.pads[2] = a.pads[3] = 1;
     int32_t in[5] = {x, cst(g, "conv.w", 4, wd, -0.5f, 0.5f), cst(g, "conv.b", 1, c4, -0.1f, 0.1f)};
     int32_t y = node1(g, KILN_OP_CONV, "conv", 3, in, &a);
-    int32_t bn[5] = {y, cst(g, "bn.scale", 1, c4, 0.5f, 1.5f), cst(g, "bn.bias", 1, c4, -0.2f, 0.2f),
-                     cst(g, "bn.mean", 1, c4, -0.1f, 0.1f), cst(g, "bn.var", 1, c4, 0.5f, 2.0f)};
+    int32_t bn[5] = {y, cst(g, "bn.scale", 1, c4, 0.5f, 1.5f),
+                     cst(g, "bn.bias", 1, c4, -0.2f, 0.2f), cst(g, "bn.mean", 1, c4, -0.1f, 0.1f),
+                     cst(g, "bn.var", 1, c4, 0.5f, 2.0f)};
     a = kiln_attrs_default();
     a.epsilon = 1e-3f;
     y = node1(g, KILN_OP_BATCH_NORM, "bn", 5, bn, &a);
@@ -211,7 +213,7 @@ static void test_expansions(void) {
     kiln_pbw w;
     KT_OK(kiln_onnx_export_buffer(g, &w));
     const char *src = getenv("KILN_SRC");
-    char runner[4096], mods[4096], cmd[16384];
+    char runner[4096], mods[4096], cmd[20000];
     snprintf(runner, sizeof runner, "%s/tests/ort/run_ort.js", src ? src : ".");
     snprintf(mods, sizeof mods, "%s/tests/ort/node_modules/onnxruntime-node", src ? src : ".");
     if (!kiln_is_file(runner) || !kiln_is_dir(mods) || system("node --version >/dev/null 2>&1")) {

@@ -55,7 +55,8 @@ int main(void) {
     PD_OneDimArrayInt32 *os = PD_TensorGetShape(out);
     KT_CHECK(os && os->size == 4 && os->data[0] == 3, "output shape batch 3");
     size_t m = 1;
-    for (size_t i = 0; os && i < os->size; i++) m *= (size_t)os->data[i];
+    for (size_t i = 0; os && i < os->size; i++)
+        m *= (size_t)os->data[i];
     float *y = malloc(m * sizeof(float));
     PD_TensorCopyToCpuFloat(out, y);
 

@@ -26,7 +26,9 @@ static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *f) 
     return remove(p);
 }
 
-static void rm_rf(const char *p) { nftw(p, rm_cb, 16, FTW_DEPTH | FTW_PHYS); }
+static void rm_rf(const char *p) {
+    nftw(p, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
 
 static const char *tmp(const char *name) {
     static char buf[8][1024];
@@ -125,8 +127,8 @@ static void test_synthetic_roundtrip(void) {
         fclose(f);
     }
     kiln_pbw_free(&w);
-    KT_OK(kiln_paddle_convert_to_combined(tmp("syn/__model__"), tmp("syn_model"),
-                                          tmp("syn_params")));
+    KT_OK(
+        kiln_paddle_convert_to_combined(tmp("syn/__model__"), tmp("syn_model"), tmp("syn_params")));
     /* combined order is strcmp order */
     kiln_mapping m;
     KT_OK(kiln_map_file(tmp("syn_params"), &m));
@@ -154,8 +156,7 @@ static void test_synthetic_roundtrip(void) {
         char a[1024], c[1024];
         snprintf(a, sizeof a, "%s/syn/%s", tmpdir, names[i]);
         snprintf(c, sizeof c, "%s/syn2/%s", tmpdir, names[i]);
-        KT_CHECK(same_file(a, c), "%s byte-exact after per-file -> combined -> per-file",
-                 names[i]);
+        KT_CHECK(same_file(a, c), "%s byte-exact after per-file -> combined -> per-file", names[i]);
     }
     KT_CHECK(same_file(tmp("syn/__model__"), tmp("syn2/__model__")), "program byte-exact");
     kiln_paddle_program_destroy(p);
@@ -200,8 +201,8 @@ static kiln_graph *build_graph(void) {
     a.pads[3] = 2;
     a.out_threshold = 3.5f;
     node(g, KILN_OP_CONV, 3, (int32_t[]){x, w, b}, c1, &a);
-    int32_t s = cst(g, "bn_s", 1, c4, 3), o = cst(g, "bn_o", 1, c4, 4), m = cst(g, "bn_m", 1, c4, 5),
-            v = cst(g, "bn_v", 1, c4, 6);
+    int32_t s = cst(g, "bn_s", 1, c4, 3), o = cst(g, "bn_o", 1, c4, 4),
+            m = cst(g, "bn_m", 1, c4, 5), v = cst(g, "bn_v", 1, c4, 6);
     int32_t b1 = val(g, "b1", 4, a8);
     a = kiln_attrs_default();
     a.epsilon = 1e-3f;
@@ -296,7 +297,8 @@ static int same_attrs(const kiln_attrs *x, const kiln_attrs *y) {
         EQ(dilations[i]);
         EQ(quant_bits[i]);
     }
-    for (int i = 0; i < 4; i++) EQ(pads[i]);
+    for (int i = 0; i < 4; i++)
+        EQ(pads[i]);
     EQ(group);
     EQ(auto_pad);
     EQ(ceil_mode);
@@ -313,7 +315,8 @@ static int same_attrs(const kiln_attrs *x, const kiln_attrs *y) {
     EQ(clip_max);
     EQ(epsilon);
     EQ(shape_rank);
-    for (int i = 0; i < x->shape_rank; i++) EQ(shape[i]);
+    for (int i = 0; i < x->shape_rank; i++)
+        EQ(shape[i]);
     EQ(bit_length);
     EQ(max_range);
     EQ(round_type);
@@ -346,7 +349,8 @@ static void test_export_reload(void) {
             const kiln_value *u = &g->values[a->inputs[k]], *v = &r->values[b->inputs[k]];
             KT_CHECK(strcmp(u->name, v->name) == 0, "node %d input %d: %s vs %s", (int)i, (int)k,
                      u->name, v->name);
-            KT_CHECK(u->rank == v->rank && memcmp(u->dims, v->dims, sizeof u->dims[0] * u->rank) == 0,
+            KT_CHECK(u->rank == v->rank &&
+                         memcmp(u->dims, v->dims, sizeof u->dims[0] * u->rank) == 0,
                      "%s: shape differs", u->name);
             KT_CHECK(u->dtype == v->dtype && !u->data == !v->data && u->nbytes == v->nbytes &&
                          (!u->data || memcmp(u->data, v->data, u->nbytes) == 0),

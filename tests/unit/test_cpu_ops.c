@@ -156,8 +156,7 @@ static void test_conv_variants(void) {
         {"conv 3x3 VALID s2", 2, 3, 10, 11, 7, 3, 2, 5, 1, 1, KILN_PAD_VALID, false, 0},
         {"conv 7x7 s2 p3 (resnet stem)", 1, 3, 33, 31, 16, 7, 2, 3, 1, 1, KILN_PAD_EXPLICIT, true,
          KILN_ACT_RELU},
-        {"conv 1x1 64->33", 2, 64, 9, 9, 33, 1, 1, 0, 1, 1, KILN_PAD_EXPLICIT, true,
-         KILN_ACT_RELU},
+        {"conv 1x1 64->33", 2, 64, 9, 9, 33, 1, 1, 0, 1, 1, KILN_PAD_EXPLICIT, true, KILN_ACT_RELU},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         kiln_graph *g = new_graph();
@@ -206,7 +205,9 @@ static void test_residual(bool r_is_output, kiln_act act) {
     if (r_is_output) kiln_graph_add_output(g, r);
     char what[96];
     snprintf(what, sizeof what, "conv + bias + residual + %s%s",
-             act == KILN_ACT_RELU ? "relu" : act == KILN_ACT_CLIP ? "clip" : "none",
+             act == KILN_ACT_RELU   ? "relu"
+             : act == KILN_ACT_CLIP ? "clip"
+                                    : "none",
              r_is_output ? " (residual is an output)" : "");
     done(g, what, 2);
 }
@@ -227,8 +228,7 @@ static void test_pools(void) {
         {"avg 3x3 s2 p1 include", KILN_OP_AVG_POOL, 3, 2, 1, 1, false, true, KILN_PAD_EXPLICIT},
         {"avg 3x3 s2 p1 ceil exclude", KILN_OP_AVG_POOL, 3, 2, 1, 1, true, false,
          KILN_PAD_EXPLICIT},
-        {"avg 3x3 s2 p1 ceil include", KILN_OP_AVG_POOL, 3, 2, 1, 1, true, true,
-         KILN_PAD_EXPLICIT},
+        {"avg 3x3 s2 p1 ceil include", KILN_OP_AVG_POOL, 3, 2, 1, 1, true, true, KILN_PAD_EXPLICIT},
         {"avg 2x2 s1 p0 include", KILN_OP_AVG_POOL, 2, 1, 0, 1, false, true, KILN_PAD_EXPLICIT},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -402,7 +402,10 @@ static void test_elementwise(void) {
         const char *what = "";
         int32_t out = KILN_NO_VALUE;
         switch (v) {
-        case 0: what = "relu after conv"; out = op(g, KILN_OP_RELU, 1, &y, NULL); break;
+        case 0:
+            what = "relu after conv";
+            out = op(g, KILN_OP_RELU, 1, &y, NULL);
+            break;
         case 1:
             what = "clip after conv";
             a.clip_min = -0.2f;
@@ -504,7 +507,10 @@ static void test_elementwise(void) {
         a.axis = v == 0 ? 1 : v == 1 ? -1 : 1;
         a.coerce_2d = v == 2;
         kiln_graph_add_output(g, op(g, KILN_OP_SOFTMAX, 1, &x, &a));
-        done(g, v == 0 ? "softmax axis 1 (4-D)" : v == 1 ? "softmax axis -1" : "softmax coerce_2d",
+        done(g,
+             v == 0   ? "softmax axis 1 (4-D)"
+             : v == 1 ? "softmax axis -1"
+                      : "softmax coerce_2d",
              2);
     }
     {

@@ -114,7 +114,7 @@ kiln_status cpu_dnnl_error(const cpu_exec *e, int32_t node, const char *call, dn
 #define CPU_DN(e, node, call)                                                                      \
     do {                                                                                           \
         dnnl_status_t cpu_s_ = (call);                                                             \
-        if (cpu_s_ != dnnl_success) return cpu_dnnl_error((e), (node), #call, cpu_s_);            \
+        if (cpu_s_ != dnnl_success) return cpu_dnnl_error((e), (node), #call, cpu_s_);             \
     } while (0)
 
 /* Dense row-major desc (rank 0 becomes [1]); `any` lets the primitive choose. */
@@ -169,10 +169,11 @@ kiln_status cpu_add_prim(cpu_plan *p, int32_t node, cpu_prim *pr, cpu_step **out
 void cpu_arg_storage(cpu_step *s, int arg, int32_t storage, const dnnl_memory_desc_t *md,
                      bool write);
 void cpu_arg_fixed(cpu_step *s, int arg, void *ptr, const dnnl_memory_desc_t *md);
+/* Appends input `a` (from cpu_input: a storage or a fixed pointer) as `arg`. */
+void cpu_arg_in(cpu_step *s, int arg, const cpu_arg *a);
 /* Reorder step: storage `from` (layout fm) into storage `to` (layout tm), same dims. */
 kiln_status cpu_add_reorder(cpu_exec *e, cpu_plan *p, int32_t node, int32_t from,
-                            const dnnl_memory_desc_t *fm, int32_t to,
-                            const dnnl_memory_desc_t *tm);
+                            const dnnl_memory_desc_t *fm, int32_t to, const dnnl_memory_desc_t *tm);
 /* A primitive attr with the user scratchpad and the act as an eltwise post-op,
  * after a sum post-op when `sum` (the residual R). */
 kiln_status cpu_make_attr(cpu_exec *e, int32_t node, kiln_act act, float clip_min, float clip_max,

@@ -32,7 +32,9 @@ static bool is_const(const kiln_graph *g, int32_t v) {
     return v != KILN_NO_VALUE && g->values[v].data != NULL;
 }
 
-static int32_t rank_of(const kiln_graph *g, int32_t v) { return g->values[v].rank; }
+static int32_t rank_of(const kiln_graph *g, int32_t v) {
+    return g->values[v].rank;
+}
 
 static const char *cpu_unsupported_reason(const kiln_graph *g, int32_t node) {
     if (!g || node < 0 || node >= g->n_nodes) return "node id out of range";
@@ -193,8 +195,9 @@ static kiln_status setup(cpu_exec *e) {
             int32_t v = k < n->n_inputs ? n->inputs[k] : n->outputs[k - n->n_inputs];
             if (v == KILN_NO_VALUE) continue;
             if (v < 0 || v >= g->n_values)
-                return kiln_error(KILN_ERR_FORMAT, "cpu backend: node '%s': value id %d out of range",
-                                  n->name, (int)v);
+                return kiln_error(KILN_ERR_FORMAT,
+                                  "cpu backend: node '%s': value id %d out of range", n->name,
+                                  (int)v);
             const kiln_value *val = &g->values[v];
             int64_t ne = kiln_numel(val->rank, val->dims);
             char b[160];
@@ -227,7 +230,8 @@ static kiln_status setup(cpu_exec *e) {
                                   pass ? "output" : "input", val->name);
             e->ded_bytes[v] = (size_t)ne * sizeof(float);
             e->dedicated[v] = alloc_aligned(e->ded_bytes[v]);
-            if (!e->dedicated[v]) return kiln_error(KILN_ERR_NO_MEMORY, "cpu backend: out of memory");
+            if (!e->dedicated[v])
+                return kiln_error(KILN_ERR_NO_MEMORY, "cpu backend: out of memory");
         }
     }
     return KILN_OK;

@@ -22,13 +22,6 @@
         }                                                                                          \
     } while (0)
 
-static void add_src(cpu_step *st, int arg, const cpu_arg *a) {
-    if (a->storage == CPU_ST_FIXED)
-        cpu_arg_fixed(st, arg, a->ptr, &a->md);
-    else
-        cpu_arg_storage(st, arg, a->storage, &a->md, false);
-}
-
 /* Layout in which value v is read by a layout-agnostic op: its own, or dense
  * for a constant. */
 static kiln_status natural_md(const cpu_exec *e, const cpu_plan *p, int32_t v,
@@ -60,9 +53,9 @@ static kiln_status finish_simple(cpu_exec *e, cpu_plan *p, int32_t node, dnnl_pr
     cpu_step *st;
     KILN_TRY(cpu_add_prim(p, node, &prim, &st));
     for (int k = 0; k < n_src; k++)
-        add_src(st, args[k], &src[k]);
+        cpu_arg_in(st, args[k], &src[k]);
     for (int k = 0; k < n_extra; k++)
-        add_src(st, fixed_extra[k].arg, &fixed_extra[k]);
+        cpu_arg_in(st, fixed_extra[k].arg, &fixed_extra[k]);
     cpu_arg_storage(st, DNNL_ARG_DST, dst.storage, &dst.md, true);
     return cpu_output_done(e, p, node, y, &dst, pending);
 }
@@ -85,7 +78,8 @@ kiln_status cpu_build_eltwise(cpu_exec *e, cpu_plan *p, int32_t node) {
         beta = a->bias_after_scale ? a->beta : a->alpha * a->beta;
     }
     dnnl_eltwise_desc_t ed;
-    CPU_DN(e, node, dnnl_eltwise_forward_desc_init(&ed, dnnl_forward_inference, alg, &md, alpha, beta));
+    CPU_DN(e, node,
+           dnnl_eltwise_forward_desc_init(&ed, dnnl_forward_inference, alg, &md, alpha, beta));
     dnnl_primitive_attr_t attr;
     KILN_TRY(cpu_make_attr(e, node, KILN_ACT_NONE, 0, 0, false, &attr));
     dnnl_primitive_desc_t pd;
@@ -126,7 +120,7 @@ static kiln_status bcast_sum_own(cpu_exec *e, cpu_plan *p, int32_t node, int32_t
     memcpy(st->o.out, yd, sizeof yd);
     for (int32_t k = 0; k < n_in; k++) {
         memcpy(st->o.in[k], dims[k], sizeof(int64_t) * KILN_MAX_RANK);
-        add_src(st, k, &src[k]);
+        cpu_arg_in(st, k, &src[k]);
     }
     st->o.act = n->op == KILN_OP_ADD ? n->attrs.act : KILN_ACT_NONE;
     st->o.clip_min = n->attrs.clip_min;
@@ -191,8 +185,8 @@ kiln_status cpu_build_add(cpu_exec *e, cpu_plan *p, int32_t node) {
     dnnl_binary_desc_t bd;
     CPU_DN(e, node, dnnl_binary_desc_init(&bd, dnnl_binary_add, &want[0], &want[1], &dst_any));
     dnnl_primitive_attr_t attr;
-    KILN_TRY(cpu_make_attr(e, node, n->attrs.act, n->attrs.clip_min, n->attrs.clip_max, false,
-                           &attr));
+    KILN_TRY(
+        cpu_make_attr(e, node, n->attrs.act, n->attrs.clip_min, n->attrs.clip_max, false, &attr));
     dnnl_primitive_desc_t pd;
     kiln_status s = cpu_pd_create(e, node, &bd, attr, &pd);
     dnnl_primitive_attr_destroy(attr);
@@ -253,8 +247,7 @@ kiln_status cpu_build_batch_norm(cpu_exec *e, cpu_plan *p, int32_t node) {
     dnnl_primitive_attr_destroy(attr);
     KILN_TRY(s);
     /* inputs: X, scale, bias, mean, var */
-    static const int which[4] = {DNNL_ARG_SCALE, DNNL_ARG_SHIFT, DNNL_ARG_MEAN,
-                                 DNNL_ARG_VARIANCE};
+    static const int which[4] = {DNNL_ARG_SCALE, DNNL_ARG_SHIFT, DNNL_ARG_MEAN, DNNL_ARG_VARIANCE};
     cpu_arg extra[4];
     for (int k = 0; k < 4; k++) {
         memset(&extra[k], 0, sizeof extra[k]);
@@ -332,7 +325,7 @@ kiln_status cpu_build_view(cpu_exec *e, cpu_plan *p, int32_t node) {
         st->o.n_in = 1;
         st->o.out[0] = st->o.in[0][0] = (int64_t)(dnnl_memory_desc_get_size(&xplain) / 4);
         st->o.act = KILN_ACT_NONE;
-        add_src(st, 0, &src);
+        cpu_arg_in(st, 0, &src);
         cpu_arg_storage(st, 1, dst.storage, &dst.md, true);
     } else {
         KILN_TRY(cpu_add_reorder(e, p, node, src.storage, &src.md, dst.storage, &dst.md));

@@ -95,12 +95,12 @@ kiln_status cpu_build_conv(cpu_exec *e, cpu_plan *p, int32_t node) {
     } else {
         TRY_PRIM(&prim, cpu_output(e, p, node, y, &dst_md, &dst, &pending));
         if (r != KILN_NO_VALUE) /* the sum post-op reads R from dst: copy it there */
-            TRY_PRIM(&prim, cpu_add_reorder(e, p, node, p->vst[r], &p->vmd[r], dst.storage,
-                                            &dst.md));
+            TRY_PRIM(&prim,
+                     cpu_add_reorder(e, p, node, p->vst[r], &p->vmd[r], dst.storage, &dst.md));
     }
     cpu_step *st;
     KILN_TRY(cpu_add_prim(p, node, &prim, &st));
-    cpu_arg_storage(st, DNNL_ARG_SRC, src.storage, &src.md, false);
+    cpu_arg_in(st, DNNL_ARG_SRC, &src);
     cpu_arg_fixed(st, DNNL_ARG_WEIGHTS, wp, &w_md);
     if (bp) cpu_arg_fixed(st, DNNL_ARG_BIAS, bp, &b_md);
     cpu_arg_storage(st, DNNL_ARG_DST, dst.storage, &dst.md, true);
@@ -138,7 +138,7 @@ static kiln_status pool_own(cpu_exec *e, cpu_plan *p, int32_t node, const int64_
         st->o.pad_end[i] = pe[i];
     }
     st->o.count_include_pad = n->attrs.count_include_pad;
-    cpu_arg_storage(st, 0, src.storage, &src.md, false);
+    cpu_arg_in(st, 0, &src);
     cpu_arg_storage(st, 1, dst.storage, &dst.md, true);
     return cpu_output_done(e, p, node, y, &dst, pending);
 }
@@ -185,8 +185,8 @@ kiln_status cpu_build_pool(cpu_exec *e, cpu_plan *p, int32_t node) {
     KILN_TRY(cpu_md_any(4, yd, &dst_any));
     dnnl_pooling_v2_desc_t pdesc;
     CPU_DN(e, node,
-           dnnl_pooling_v2_forward_desc_init(&pdesc, dnnl_forward_inference, alg, &src_md,
-                                             &dst_any, strides, kernel, dil, pl, pr));
+           dnnl_pooling_v2_forward_desc_init(&pdesc, dnnl_forward_inference, alg, &src_md, &dst_any,
+                                             strides, kernel, dil, pl, pr));
     dnnl_primitive_attr_t attr;
     KILN_TRY(cpu_make_attr(e, node, KILN_ACT_NONE, 0, 0, false, &attr));
     dnnl_primitive_desc_t pd;
@@ -203,10 +203,7 @@ kiln_status cpu_build_pool(cpu_exec *e, cpu_plan *p, int32_t node) {
     TRY_PRIM(&prim, cpu_output(e, p, node, y, &dst_md, &dst, &pending));
     cpu_step *st;
     KILN_TRY(cpu_add_prim(p, node, &prim, &st));
-    if (src.storage == CPU_ST_FIXED)
-        cpu_arg_fixed(st, DNNL_ARG_SRC, src.ptr, &src.md);
-    else
-        cpu_arg_storage(st, DNNL_ARG_SRC, src.storage, &src.md, false);
+    cpu_arg_in(st, DNNL_ARG_SRC, &src);
     cpu_arg_storage(st, DNNL_ARG_DST, dst.storage, &dst.md, true);
     return cpu_output_done(e, p, node, y, &dst, pending);
 }
@@ -229,7 +226,6 @@ static kiln_status gemm_ip(cpu_exec *e, cpu_plan *p, int32_t node) {
     int64_t ad[KILN_MAX_RANK], yd[KILN_MAX_RANK];
     cpu_value_dims(e, p, A, ad);
     cpu_value_dims(e, p, y, yd);
-    const kiln_value *bv = &e->g->values[B];
     int64_t K = ad[1], N = yd[1];
     int64_t wd[2] = {N, K};
     dnnl_memory_desc_t src_any, w_any, w_user, b_md, dst_any;
@@ -240,7 +236,6 @@ static kiln_status gemm_ip(cpu_exec *e, cpu_plan *p, int32_t node) {
     dnnl_dims_t wdims = {N, K}, wstr = {K, 1};
     if (!a->trans_b) wstr[0] = 1, wstr[1] = N; /* B is [K,N]: the weights are its transpose */
     CPU_DN(e, node, dnnl_memory_desc_init_by_strides(&w_user, 2, wdims, dnnl_f32, wstr));
-    (void)bv;
     dnnl_inner_product_desc_t ipd;
     CPU_DN(e, node,
            dnnl_inner_product_forward_desc_init(&ipd, dnnl_forward_inference, &src_any, &w_any,
@@ -272,10 +267,7 @@ static kiln_status gemm_ip(cpu_exec *e, cpu_plan *p, int32_t node) {
     TRY_PRIM(&prim, cpu_output(e, p, node, y, &dst_md, &dst, &pending));
     cpu_step *st;
     KILN_TRY(cpu_add_prim(p, node, &prim, &st));
-    if (src.storage == CPU_ST_FIXED)
-        cpu_arg_fixed(st, DNNL_ARG_SRC, src.ptr, &src.md);
-    else
-        cpu_arg_storage(st, DNNL_ARG_SRC, src.storage, &src.md, false);
+    cpu_arg_in(st, DNNL_ARG_SRC, &src);
     cpu_arg_fixed(st, DNNL_ARG_WEIGHTS, wp, &w_md);
     if (bp) cpu_arg_fixed(st, DNNL_ARG_BIAS, bp, &b_md);
     cpu_arg_storage(st, DNNL_ARG_DST, dst.storage, &dst.md, true);
@@ -386,12 +378,8 @@ static kiln_status matmul_prim(cpu_exec *e, cpu_plan *p, int32_t node, int32_t C
     KILN_TRY(cpu_add_prim(p, node, &prim, &st));
     const cpu_arg *ops[2] = {&sa, &sb};
     int which[2] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS};
-    for (int k = 0; k < 2; k++) {
-        if (ops[k]->storage == CPU_ST_FIXED)
-            cpu_arg_fixed(st, which[k], ops[k]->ptr, &ops[k]->md);
-        else
-            cpu_arg_storage(st, which[k], ops[k]->storage, &ops[k]->md, false);
-    }
+    for (int k = 0; k < 2; k++)
+        cpu_arg_in(st, which[k], ops[k]);
     if (bp) cpu_arg_fixed(st, DNNL_ARG_BIAS, bp, &bias_md);
     cpu_arg_storage(st, DNNL_ARG_DST, dst.storage, &dst.md, true);
     return cpu_output_done(e, p, node, y, &dst, pending);

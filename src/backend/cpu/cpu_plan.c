@@ -15,7 +15,9 @@
 #include "core/status.h"
 #include "passes/passes.h"
 
-bool cpu_is_const(const cpu_exec *e, int32_t v) { return e->g->values[v].data != NULL; }
+bool cpu_is_const(const cpu_exec *e, int32_t v) {
+    return e->g->values[v].data != NULL;
+}
 
 void cpu_value_dims(const cpu_exec *e, const cpu_plan *p, int32_t v, int64_t *dims) {
     const kiln_value *val = &e->g->values[v];
@@ -125,6 +127,13 @@ void cpu_arg_fixed(cpu_step *s, int arg, void *ptr, const dnnl_memory_desc_t *md
     a->md = *md;
 }
 
+void cpu_arg_in(cpu_step *s, int arg, const cpu_arg *a) {
+    if (a->storage == CPU_ST_FIXED)
+        cpu_arg_fixed(s, arg, a->ptr, &a->md);
+    else
+        cpu_arg_storage(s, arg, a->storage, &a->md, false);
+}
+
 kiln_status cpu_add_reorder(cpu_exec *e, cpu_plan *p, int32_t node, int32_t from,
                             const dnnl_memory_desc_t *fm, int32_t to,
                             const dnnl_memory_desc_t *tm) {
@@ -132,7 +141,8 @@ kiln_status cpu_add_reorder(cpu_exec *e, cpu_plan *p, int32_t node, int32_t from
     CPU_DN(e, node, dnnl_primitive_attr_create(&attr));
     dnnl_status_t s = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
     dnnl_primitive_desc_t pd = NULL;
-    if (s == dnnl_success) s = dnnl_reorder_primitive_desc_create(&pd, fm, e->eng, tm, e->eng, attr);
+    if (s == dnnl_success)
+        s = dnnl_reorder_primitive_desc_create(&pd, fm, e->eng, tm, e->eng, attr);
     dnnl_primitive_attr_destroy(attr);
     if (s != dnnl_success) return cpu_dnnl_error(e, node, "dnnl_reorder_primitive_desc_create", s);
     cpu_prim pr;
@@ -191,17 +201,23 @@ kiln_status cpu_input(cpu_exec *e, cpu_plan *p, int32_t node, int32_t v,
     const kiln_value *val = &e->g->values[v];
     bool want_plain = cpu_md_is_plain(want);
     if (cpu_is_const(e, v)) {
-        if (!want_plain || dnnl_memory_desc_get_size(want) != val->nbytes)
-            return kiln_error(KILN_ERR_INTERNAL,
-                              "cpu backend: node '%s': constant '%s' read in a non-plain layout",
-                              e->g->nodes[node].name, val->name);
         out->storage = CPU_ST_FIXED;
-        out->ptr = (void *)(uintptr_t)val->data;
-        return KILN_OK;
+        if (want_plain && dnnl_memory_desc_get_size(want) == val->nbytes) {
+            out->ptr = (void *)(uintptr_t)val->data;
+            return KILN_OK;
+        }
+        dnnl_memory_desc_t um; /* a constant in a blocked layout: packed once */
+        KILN_TRY(cpu_md_plain(val->rank, val->dims, &um));
+        if (!same_dims(&um, want))
+            return kiln_error(KILN_ERR_INTERNAL,
+                              "cpu backend: node '%s': constant '%s' read with other dims",
+                              e->g->nodes[node].name, val->name);
+        return cpu_pack_weights(e, node, v, 1.0f, &um, want, &out->ptr);
     }
     int32_t sid = p->vst[v];
     if (sid < 0)
-        return kiln_error(KILN_ERR_INTERNAL, "cpu backend: node '%s' reads '%s' before it is written",
+        return kiln_error(KILN_ERR_INTERNAL,
+                          "cpu backend: node '%s' reads '%s' before it is written",
                           e->g->nodes[node].name, val->name);
     const dnnl_memory_desc_t *have = &p->vmd[v];
     out->storage = sid;
@@ -219,9 +235,10 @@ kiln_status cpu_input(cpu_exec *e, cpu_plan *p, int32_t node, int32_t v,
     } else {
         target = *want;
         if (!same_dims(have, want))
-            return kiln_error(KILN_ERR_INTERNAL,
-                              "cpu backend: node '%s': '%s' read with other dims in a blocked layout",
-                              e->g->nodes[node].name, val->name);
+            return kiln_error(
+                KILN_ERR_INTERNAL,
+                "cpu backend: node '%s': '%s' read with other dims in a blocked layout",
+                e->g->nodes[node].name, val->name);
     }
     int32_t tmp;
     KILN_TRY(cpu_new_storage(p, dnnl_memory_desc_get_size(&target), &tmp));
@@ -321,7 +338,8 @@ static kiln_status plan_arena(cpu_plan *p) {
                     dup = dup || arr[j] == sid;
                 if (dup) continue;
                 if (*cnt == KILN_MAX_IO) {
-                    s = kiln_error(KILN_ERR_INTERNAL, "cpu backend: a step touches too many buffers");
+                    s = kiln_error(KILN_ERR_INTERNAL,
+                                   "cpu backend: a step touches too many buffers");
                     break;
                 }
                 arr[(*cnt)++] = sid;

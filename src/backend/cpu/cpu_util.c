@@ -22,8 +22,8 @@ kiln_status cpu_dnnl_error(const cpu_exec *e, int32_t node, const char *call, dn
                                                  : "";
     if (e && node >= 0 && node < e->g->n_nodes) {
         const kiln_node *n = &e->g->nodes[node];
-        return kiln_error(KILN_ERR_BACKEND, "cpu backend: node '%s' (%s): %s failed: %s%s",
-                          n->name, kiln_op_names[n->op], call, name ? name : "?", hint);
+        return kiln_error(KILN_ERR_BACKEND, "cpu backend: node '%s' (%s): %s failed: %s%s", n->name,
+                          kiln_op_names[n->op], call, name ? name : "?", hint);
     }
     return kiln_error(KILN_ERR_BACKEND, "cpu backend: %s failed: %s%s", call, name ? name : "?",
                       hint);
@@ -163,8 +163,9 @@ kiln_status cpu_pack_weights(cpu_exec *e, int32_t node, int32_t v, float scale,
     }
     const kiln_value *cv = &e->g->values[v];
     if (cv->nbytes != dnnl_memory_desc_get_size(um))
-        return kiln_error(KILN_ERR_SHAPE, "cpu backend: constant '%s' holds %zu bytes, expected %zu",
-                          cv->name, cv->nbytes, dnnl_memory_desc_get_size(um));
+        return kiln_error(KILN_ERR_SHAPE,
+                          "cpu backend: constant '%s' holds %zu bytes, expected %zu", cv->name,
+                          cv->nbytes, dnnl_memory_desc_get_size(um));
     void *src = (void *)(uintptr_t)cv->data, *tmp = NULL, *dst;
     if (scale != 1.0f) {
         KILN_TRY(cpu_new_buf(e, -1, NULL, cv->nbytes, &tmp)); /* freed with the exec */

@@ -27,7 +27,9 @@ static void scale_coeffs(const kiln_attrs *a, double *mul, double *add) {
 static kiln_status fold_into_conv(kiln_graph *g, kiln_node *conv, double mul, double add) {
     int32_t w = conv->inputs[1];
     const float *wd = kiln_const_f32(g, w);
-    const kiln_value *wv = &g->values[w];
+    /* copy what we need: adding constants below may move g->values */
+    const kiln_value wv_copy = g->values[w];
+    const kiln_value *wv = &wv_copy;
     int64_t m = wv->dims[0], per = kiln_numel(wv->rank, wv->dims) / (m ? m : 1);
     const float *bd = conv->n_inputs > 2 ? kiln_const_f32(g, conv->inputs[2]) : NULL;
     int32_t nw, nb;
@@ -36,7 +38,7 @@ static kiln_status fold_into_conv(kiln_graph *g, kiln_node *conv, double mul, do
     KILN_TRY(kiln_add_const_f32(g, name, wv->rank, wv->dims, NULL, &nw));
     float *w2 = (float *)g->values[nw].data;
     for (int64_t i = 0; i < m * per; i++) w2[i] = (float)(mul * wd[i]);
-    snprintf(name, sizeof name, "%s.bias.scaled", g->values[w].name);
+    snprintf(name, sizeof name, "%s.bias.scaled", wv->name);
     KILN_TRY(kiln_add_const_f32(g, name, 1, &m, NULL, &nb));
     float *b2 = (float *)g->values[nb].data;
     for (int64_t c = 0; c < m; c++) b2[c] = (float)(mul * (bd ? bd[c] : 0.0) + add);

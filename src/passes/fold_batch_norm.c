@@ -30,7 +30,9 @@ static kiln_status fold(kiln_graph *g, kiln_node *p, const kiln_node *bn, int64_
     const float *mean = kiln_const_f32(g, bn->inputs[3]), *var = kiln_const_f32(g, bn->inputs[4]);
     bool conv = p->op == KILN_OP_CONV;
     int32_t w = p->inputs[1];
-    const kiln_value *wv = &g->values[w];
+    /* copy what we need: adding constants below may move g->values */
+    const kiln_value wv_copy = g->values[w];
+    const kiln_value *wv = &wv_copy;
     const float *wd = kiln_const_f32(g, w);
     int32_t bidx = 2;
     const float *bd = p->n_inputs > bidx && p->inputs[bidx] != KILN_NO_VALUE

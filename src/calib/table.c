@@ -116,27 +116,26 @@ static void format_percent(char *buf, size_t n, double p) {
     if (k > 0 && buf[k - 1] == '.') buf[--k] = 0;
 }
 
-/* digits [ '.' digits ], <= 100, locale-independent. */
+/* digits [ '.' digits ] (at most 15 digits), <= 100, locale-independent:
+ * the digits as an integer divided by 10^decimals (correctly rounded). */
 static int parse_percent(const char *s, double *out) {
-    double v = 0.0, scale = 1.0;
-    int digits = 0, dot = 0;
+    int64_t v = 0;
+    int digits = 0, decimals = 0, dot = 0;
     for (; *s; s++) {
         if (*s == '.' && !dot) {
             dot = 1;
-        } else if (*s >= '0' && *s <= '9' && digits < 30) {
+        } else if (*s >= '0' && *s <= '9' && digits < 15) {
             digits++;
-            if (dot) {
-                scale /= 10.0;
-                v += (*s - '0') * scale;
-            } else {
-                v = v * 10.0 + (*s - '0');
-            }
+            decimals += dot;
+            v = v * 10 + (*s - '0');
         } else {
             return 0;
         }
     }
-    if (!digits || v > 100.0) return 0;
-    *out = v;
+    double p = (double)v;
+    if (decimals) p = (double)v / pow(10.0, decimals);
+    if (!digits || p > 100.0) return 0;
+    *out = p;
     return 1;
 }
 

@@ -26,8 +26,7 @@ kiln_status kiln_image_alloc(kiln_image *img, int64_t width, int64_t height, int
         return kiln_error(KILN_ERR_FORMAT, "%s: image has no pixels (%lldx%lld)", name,
                           (long long)width, (long long)height);
     if (max_pixels > KILN_IMAGE_MAX_PIXELS) max_pixels = KILN_IMAGE_MAX_PIXELS;
-    if (width > KILN_IMAGE_MAX_SIDE || height > KILN_IMAGE_MAX_SIDE ||
-        width * height > max_pixels)
+    if (width > KILN_IMAGE_MAX_SIDE || height > KILN_IMAGE_MAX_SIDE || width * height > max_pixels)
         return kiln_error(KILN_ERR_UNSUPPORTED,
                           "%s: image of %lldx%lld pixels exceeds the limit (%d per side, %lld "
                           "in total)",

@@ -61,7 +61,9 @@ static void on_emit_message(j_common_ptr c, int level) {
     }
 }
 
-static void on_output_message(j_common_ptr c) { (void)c; }
+static void on_output_message(j_common_ptr c) {
+    (void)c;
+}
 
 static void on_progress(j_common_ptr c) {
     if (!c->is_decompressor) return;
@@ -75,7 +77,9 @@ static void on_progress(j_common_ptr c) {
 
 /* Rounded a*b/255 for a, b in [0,255]: floor(a*b/255 + 0.5), exactly what
  * libjpeg-turbo's djpeg does for CMYK (cmyk.h). */
-static uint8_t mul255(unsigned a, unsigned b) { return (uint8_t)((2u * a * b + 255u) / 510u); }
+static uint8_t mul255(unsigned a, unsigned b) {
+    return (uint8_t)((2u * a * b + 255u) / 510u);
+}
 
 /* One row of CMYK to RGB. Adobe (Photoshop) files store inverted CMYK
  * (255 = no ink): R = C*K/255. Otherwise plain CMYK: R = (255-C)(255-K)/255. */

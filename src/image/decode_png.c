@@ -109,9 +109,9 @@ kiln_status kiln_image_decode_png(const uint8_t *data, size_t n, const char *nam
                           name, (long long)w, (long long)h, KILN_IMAGE_MAX_SIDE,
                           (long long)max_pixels);
     }
-    uint64_t raw = (uint64_t)h * (1 + ((uint64_t)w * (uint64_t)channels_of(color_type) *
-                                           (uint64_t)bit_depth +
-                                       7) / 8);
+    uint64_t raw =
+        (uint64_t)h *
+        (1 + ((uint64_t)w * (uint64_t)channels_of(color_type) * (uint64_t)bit_depth + 7) / 8);
     if (raw > (uint64_t)n * KILN_DEFLATE_MAX_RATIO + 4096) {
         png_destroy_read_struct(&png, &info, NULL);
         return kiln_error(KILN_ERR_FORMAT,
@@ -154,8 +154,8 @@ kiln_status kiln_image_decode_png(const uint8_t *data, size_t n, const char *nam
         if (!rgba) {
             free(rgb);
             png_destroy_read_struct(&png, &info, NULL);
-            return kiln_error(KILN_ERR_NO_MEMORY, "%s: no memory for a %lldx%lld RGBA image",
-                              name, (long long)w, (long long)h);
+            return kiln_error(KILN_ERR_NO_MEMORY, "%s: no memory for a %lldx%lld RGBA image", name,
+                              (long long)w, (long long)h);
         }
     }
     rows = malloc((size_t)h * sizeof *rows);
@@ -167,7 +167,8 @@ kiln_status kiln_image_decode_png(const uint8_t *data, size_t n, const char *nam
                           (long long)h);
     }
     uint8_t *base = ch == 4 ? rgba : rgb;
-    for (int64_t y = 0; y < h; y++) rows[y] = base + (size_t)y * rowbytes;
+    for (int64_t y = 0; y < h; y++)
+        rows[y] = base + (size_t)y * rowbytes;
     png_read_image(png, rows);
     png_read_end(png, NULL);
     png_destroy_read_struct(&png, &info, NULL);

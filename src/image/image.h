@@ -70,11 +70,11 @@ typedef enum kiln_resize_round {
 /* The recipe. Output is float32 NCHW [1, 3, crop, crop], RGB order,
  * value = (bilinear(rgb) / 255 - mean[c]) / std[c]. */
 typedef struct kiln_preprocess {
-    int64_t resize_short;   /* shorter side after resize (256); >= crop */
-    int64_t crop;           /* center crop side (224) */
+    int64_t resize_short;    /* shorter side after resize (256); >= crop */
+    int64_t crop;            /* center crop side (224) */
     kiln_resize_round round; /* rounding of the longer side */
-    float mean[3];          /* per channel, RGB, on the [0,1] scale */
-    float std[3];           /* per channel, RGB, > 0 */
+    float mean[3];           /* per channel, RGB, on the [0,1] scale */
+    float std[3];            /* per channel, RGB, > 0 */
 } kiln_preprocess;
 
 /* ResNet50 / ImageNet: 256, 224, trunc, mean 0.485/0.456/0.406, std 0.229/0.224/0.225. */

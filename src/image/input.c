@@ -44,8 +44,8 @@ static kiln_status load_bin(const char *path, int64_t numel, const char *shape, 
     }
     for (int64_t i = 0; i < numel; i++) {
         const uint8_t *q = m.data + (size_t)i * 4;
-        uint32_t u = (uint32_t)q[0] | (uint32_t)q[1] << 8 | (uint32_t)q[2] << 16 |
-                     (uint32_t)q[3] << 24;
+        uint32_t u =
+            (uint32_t)q[0] | (uint32_t)q[1] << 8 | (uint32_t)q[2] << 16 | (uint32_t)q[3] << 24;
         float f;
         memcpy(&f, &u, 4);
         if (!isfinite(f)) {
@@ -108,7 +108,8 @@ static kiln_status list_push(path_list *l, char *s) {
 
 void kiln_image_list_free(char **paths, size_t n) {
     if (!paths) return;
-    for (size_t i = 0; i < n; i++) free(paths[i]);
+    for (size_t i = 0; i < n; i++)
+        free(paths[i]);
     free(paths);
 }
 
@@ -134,8 +135,7 @@ kiln_status kiln_image_list_dir(const char *dir, char ***paths, size_t *n) {
     *paths = NULL;
     *n = 0;
     DIR *d = opendir(dir);
-    if (!d)
-        return kiln_error(KILN_ERR_IO, "%s: cannot open directory: %s", dir, strerror(errno));
+    if (!d) return kiln_error(KILN_ERR_IO, "%s: cannot open directory: %s", dir, strerror(errno));
     path_list l = {0};
     kiln_status s = KILN_OK;
     struct dirent *e;
@@ -190,11 +190,13 @@ kiln_status kiln_image_list_file(const char *listfile, char ***paths, size_t *n)
     size_t pos = 0, line = 0;
     while (pos < m.size && s == KILN_OK) {
         size_t start = pos;
-        while (pos < m.size && t[pos] != '\n') pos++;
+        while (pos < m.size && t[pos] != '\n')
+            pos++;
         size_t end = pos;
         if (pos < m.size) pos++; /* the '\n' */
         line++;
-        while (start < end && (t[start] == ' ' || t[start] == '\t')) start++;
+        while (start < end && (t[start] == ' ' || t[start] == '\t'))
+            start++;
         while (end > start && (t[end - 1] == ' ' || t[end - 1] == '\t' || t[end - 1] == '\r'))
             end--;
         if (start == end || t[start] == '#') continue;

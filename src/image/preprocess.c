@@ -44,22 +44,23 @@ kiln_status kiln_preprocess_validate(const kiln_preprocess *p) {
     for (int c = 0; c < 3; c++) {
         if (!isfinite(p->mean[c]) || !isfinite(p->std[c]) || !(p->std[c] > 0))
             return kiln_error(KILN_ERR_INVALID_ARGUMENT,
-                              "preprocess: channel %d: mean %g / std %g must be finite, std > 0",
-                              c, (double)p->mean[c], (double)p->std[c]);
+                              "preprocess: channel %d: mean %g / std %g must be finite, std > 0", c,
+                              (double)p->mean[c], (double)p->std[c]);
     }
     return KILN_OK;
 }
 
-int64_t kiln_preprocess_numel(const kiln_preprocess *p) { return 3 * p->crop * p->crop; }
+int64_t kiln_preprocess_numel(const kiln_preprocess *p) {
+    return 3 * p->crop * p->crop;
+}
 
 kiln_status kiln_preprocess_describe(const kiln_preprocess *p, char *buf, size_t n) {
     KILN_TRY(kiln_preprocess_validate(p));
-    int k = snprintf(buf, n,
-                     "resize_short=%lld,round=%s,bilinear,crop=%lld,rgb,mean=%g/%g/%g,std=%g/%g/%g",
-                     (long long)p->resize_short,
-                     p->round == KILN_RESIZE_ROUND_TRUNC ? "trunc" : "nearest",
-                     (long long)p->crop, (double)p->mean[0], (double)p->mean[1],
-                     (double)p->mean[2], (double)p->std[0], (double)p->std[1], (double)p->std[2]);
+    int k = snprintf(
+        buf, n, "resize_short=%lld,round=%s,bilinear,crop=%lld,rgb,mean=%g/%g/%g,std=%g/%g/%g",
+        (long long)p->resize_short, p->round == KILN_RESIZE_ROUND_TRUNC ? "trunc" : "nearest",
+        (long long)p->crop, (double)p->mean[0], (double)p->mean[1], (double)p->mean[2],
+        (double)p->std[0], (double)p->std[1], (double)p->std[2]);
     if (k < 0 || (size_t)k >= n)
         return kiln_error(KILN_ERR_INVALID_ARGUMENT,
                           "preprocess: description needs %d bytes, buffer has %zu", k + 1, n);
@@ -82,8 +83,8 @@ kiln_status kiln_preprocess_resized_size(const kiln_preprocess *p, int64_t width
     int64_t shorter = width <= height ? width : height;
     int64_t longer = width <= height ? height : width;
     int64_t q = longer * p->resize_short; /* <= 2^30: no overflow */
-    int64_t new_long = p->round == KILN_RESIZE_ROUND_TRUNC ? q / shorter
-                                                           : div_round_even(q, shorter);
+    int64_t new_long =
+        p->round == KILN_RESIZE_ROUND_TRUNC ? q / shorter : div_round_even(q, shorter);
     if (width <= height) {
         *out_width = p->resize_short;
         *out_height = new_long;

@@ -251,8 +251,13 @@ kiln_status kiln_graph_clone(const kiln_graph *src, kiln_graph **out) {
     }
     for (int32_t i = 0; i < src->n_nodes && s == KILN_OK; i++) {
         const kiln_node *n = &src->nodes[i];
+        int32_t id;
         s = kiln_graph_add_node(g, n->op, n->name, n->n_inputs, n->inputs, n->n_outputs,
-                                n->outputs, &n->attrs, NULL);
+                                n->outputs, &n->attrs, &id);
+        if (s == KILN_OK) {
+            g->nodes[id].precision = n->precision;
+            g->nodes[id].precision_reason = n->precision_reason;
+        }
     }
     for (int32_t i = 0; i < src->n_inputs && s == KILN_OK; i++)
         s = push_id(&g->inputs, &g->n_inputs, src->inputs[i]);

@@ -133,6 +133,11 @@ typedef struct kiln_node {
     int32_t inputs[KILN_MAX_IO]; /* value ids; KILN_NO_VALUE for an absent optional input */
     int32_t outputs[KILN_MAX_IO];
     kiln_attrs attrs;
+    /* Set by the precision pass: INT8 when every activation it reads and
+     * writes has a threshold (quant.threshold) and the op has an INT8 form;
+     * otherwise FP32, with a static reason when INT8 was asked for. */
+    kiln_precision precision;
+    const char *precision_reason;
 } kiln_node;
 
 /* Quantization parameters of a value (see ARCHITECTURE.md: symmetric INT8,

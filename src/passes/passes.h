@@ -31,6 +31,16 @@ kiln_status kiln_pass_fuse_activation(kiln_graph *g, kiln_pass_stats *st);
 /* The whole pipeline, in order; st may be NULL. */
 kiln_status kiln_passes_run(kiln_graph *g, const kiln_logger *logger, kiln_pass_stats *st);
 
+/* Threshold T of the activation named `name`, or 0 if it has none. */
+typedef float (*kiln_threshold_fn)(void *user, const char *name);
+
+/* Precision (assign_precision.c): sets value thresholds from `lookup`, then
+ * marks each node INT8 or FP32 (with a reason) and computes per-channel
+ * weight thresholds of INT8 convs/gemms. Counts INT8 nodes among the nodes
+ * whose op has an INT8 form. */
+kiln_status kiln_pass_assign_precision(kiln_graph *g, kiln_threshold_fn lookup, void *user,
+                                       const kiln_logger *logger, int *n_int8, int *n_candidates);
+
 /* Memory plan (plan_memory.c): places every value with bytes[v] > 0 that is
  * not a constant in one arena by lifetimes. offsets[v] gets its byte offset
  * (SIZE_MAX for values without a buffer), *total the arena size. Two values

@@ -34,7 +34,8 @@ static int pnm_int(FILE *f, int64_t *v) {
     for (;;) {
         c = fgetc(f);
         if (c == '#') {
-            while (c != '\n' && c != EOF) c = fgetc(f);
+            while (c != '\n' && c != EOF)
+                c = fgetc(f);
         } else if (c != ' ' && c != '\t' && c != '\n' && c != '\r') {
             break;
         }
@@ -57,8 +58,8 @@ static int run_pnm(const char *cmd, kiln_image *img) {
     char m[2];
     int64_t maxval;
     if (fread(m, 1, 2, f) == 2 && m[0] == 'P' && (m[1] == '5' || m[1] == '6') &&
-        pnm_int(f, &img->width) == 0 && pnm_int(f, &img->height) == 0 &&
-        pnm_int(f, &maxval) == 0 && maxval == 255 && img->width > 0 && img->height > 0) {
+        pnm_int(f, &img->width) == 0 && pnm_int(f, &img->height) == 0 && pnm_int(f, &maxval) == 0 &&
+        maxval == 255 && img->width > 0 && img->height > 0) {
         size_t np = (size_t)img->width * (size_t)img->height, ch = m[1] == '6' ? 3 : 1;
         img->rgb = malloc(np * 3);
         if (img->rgb && fread(img->rgb, ch, np, f) == np) {
@@ -162,13 +163,14 @@ static void png_write_mem(png_structp p, png_bytep data, size_t len) {
     memcpy(m->d + m->n, data, len);
     m->n += len;
 }
-static void png_flush_mem(png_structp p) { (void)p; }
+static void png_flush_mem(png_structp p) {
+    (void)p;
+}
 
 /* A PNG from raw rows (bytes per row = rowbytes). */
-static uint8_t *make_png(int w, int h, int color_type, int depth, int interlace,
-                         const uint8_t *raw, size_t rowbytes, const png_color *pal, int npal,
-                         const uint8_t *trans, int ntrans, const png_color_16 *trans_color,
-                         size_t *n) {
+static uint8_t *make_png(int w, int h, int color_type, int depth, int interlace, const uint8_t *raw,
+                         size_t rowbytes, const png_color *pal, int npal, const uint8_t *trans,
+                         int ntrans, const png_color_16 *trans_color, size_t *n) {
     membuf m = {0};
     png_structp p = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
     png_infop info = png_create_info_struct(p);
@@ -185,7 +187,8 @@ static uint8_t *make_png(int w, int h, int color_type, int depth, int interlace,
     png_write_info(p, info);
     int passes = png_set_interlace_handling(p);
     for (int pass = 0; pass < passes; pass++)
-        for (int y = 0; y < h; y++) png_write_row(p, raw + (size_t)y * rowbytes);
+        for (int y = 0; y < h; y++)
+            png_write_row(p, raw + (size_t)y * rowbytes);
     png_write_end(p, info);
     png_destroy_write_struct(&p, &info);
     *n = m.n;
@@ -296,7 +299,8 @@ static void put16(uint8_t *p, unsigned v, int le) {
     p[le ? 1 : 0] = (uint8_t)(v >> 8);
 }
 static void put32(uint8_t *p, uint32_t v, int le) {
-    for (int i = 0; i < 4; i++) p[le ? i : 3 - i] = (uint8_t)(v >> (8 * i));
+    for (int i = 0; i < 4; i++)
+        p[le ? i : 3 - i] = (uint8_t)(v >> (8 * i));
 }
 
 /* "Exif\0\0" + TIFF header + IFD0 with a Make entry then Orientation. */
@@ -367,7 +371,8 @@ static void test_jpeg_colour(void) {
     pattern(&pat);
     /* grayscale */
     uint8_t gray[PW * PH];
-    for (int i = 0; i < PW * PH; i++) gray[i] = pat.rgb[3 * i + 1];
+    for (int i = 0; i < PW * PH; i++)
+        gray[i] = pat.rgb[3 * i + 1];
     size_t n;
     uint8_t *jpg = make_jpeg(gray, PW, PH, 1, JCS_GRAYSCALE, JCS_GRAYSCALE, NULL, 0, &n);
     kiln_image img;
@@ -378,8 +383,7 @@ static void test_jpeg_colour(void) {
             int e = abs((int)img.rgb[3 * i + c] - (int)gray[i]);
             if (e > d) d = e;
         }
-    KT_CHECK(img.rgb && img.width == PW && img.height == PH && d <= 8, "gray JPEG: max diff %d",
-             d);
+    KT_CHECK(img.rgb && img.width == PW && img.height == PH && d <= 8, "gray JPEG: max diff %d", d);
     kiln_image_free(&img);
     free(jpg);
 
@@ -403,8 +407,8 @@ static void test_jpeg_colour(void) {
                 if (e < 0) e = -e;
                 if (e > d) d = (int)(e + 0.999);
             }
-        KT_CHECK(img.rgb && img.width == PW && d <= 8, "%s JPEG: max diff %d",
-                 k ? "YCCK" : "CMYK", d);
+        KT_CHECK(img.rgb && img.width == PW && d <= 8, "%s JPEG: max diff %d", k ? "YCCK" : "CMYK",
+                 d);
         /* and exactly djpeg's conversion */
         if (tool_exists("djpeg") && img.rgb) {
             char path[128], cmd[300];
@@ -458,7 +462,8 @@ static void test_png_variants(void) {
     check_png("adam7.png", png, n, want, W, H);
     free(png);
     /* 16-bit RGB: the high byte (low byte chosen so rounding would differ) */
-    for (int i = 0; i < W * H * 3; i++) raw[2 * i] = want[i], raw[2 * i + 1] = 255 - want[i];
+    for (int i = 0; i < W * H * 3; i++)
+        raw[2 * i] = want[i], raw[2 * i + 1] = 255 - want[i];
     png = make_png(W, H, PNG_COLOR_TYPE_RGB, 16, 0, raw, W * 6, NULL, 0, NULL, 0, NULL, &n);
     check_png("rgb16.png", png, n, want, W, H);
     free(png);
@@ -517,7 +522,8 @@ static uint32_t crc32_png(const uint8_t *p, size_t n) {
     uint32_t c = 0xffffffffu;
     for (size_t i = 0; i < n; i++) {
         c ^= p[i];
-        for (int k = 0; k < 8; k++) c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1)));
+        for (int k = 0; k < 8; k++)
+            c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1)));
     }
     return ~c;
 }
@@ -565,8 +571,8 @@ static void expect_error(const uint8_t *d, size_t n, const char *what, const cha
         KT_CHECK(strstr(kiln_last_error(), what) != NULL, "%s: message lacks the name: %s", what,
                  kiln_last_error());
         if (substr)
-            KT_CHECK(strstr(kiln_last_error(), substr) != NULL, "%s: message lacks '%s': %s",
-                     what, substr, kiln_last_error());
+            KT_CHECK(strstr(kiln_last_error(), substr) != NULL, "%s: message lacks '%s': %s", what,
+                     substr, kiln_last_error());
     }
     kiln_image_free(&img);
 }
@@ -652,8 +658,8 @@ static void test_bad_input(void) {
              "missing file: %s", kiln_last_error());
     /* content decides, not the name */
     pattern(&pat);
-    uint8_t *png = make_png(PW, PH, PNG_COLOR_TYPE_RGB, 8, 0, pat.rgb, PW * 3, NULL, 0, NULL, 0,
-                            NULL, &jn);
+    uint8_t *png =
+        make_png(PW, PH, PNG_COLOR_TYPE_RGB, 8, 0, pat.rgb, PW * 3, NULL, 0, NULL, 0, NULL, &jn);
     snprintf(path, sizeof path, "%s/really_a_png.jpg", tmpdir);
     write_file(path, png, jn);
     KT_OK(kiln_image_load(path, &img));

@@ -59,9 +59,9 @@ static void test_recipe(void) {
 
     /* resized sizes: {w, h, trunc w, trunc h, nearest w, nearest h}, by hand */
     static const int64_t cases[][6] = {
-        {451, 300, 384, 256, 385, 256}, /* 384.85 */
+        {451, 300, 384, 256, 385, 256},                                 /* 384.85 */
         {300, 451, 256, 384, 256, 385}, {512, 929, 256, 464, 256, 464}, /* 464.5: tie to even */
-        {640, 427, 383, 256, 384, 256}, /* 383.70 */
+        {640, 427, 383, 256, 384, 256},                                 /* 383.70 */
         {256, 256, 256, 256, 256, 256}, {100, 150, 256, 384, 256, 384},
         {515, 512, 257, 256, 258, 256}, /* 257.5: tie to even */
         {1, 1, 256, 256, 256, 256},     {2000, 3, 170666, 256, 170667, 256},
@@ -108,7 +108,7 @@ static double *reference(const kiln_image *img, const kiln_preprocess *p) {
             int64_t xa = (int64_t)floor(sx), xb = xa + 1 < w ? xa + 1 : w - 1;
             double wx = sx - (double)xa;
             for (int c = 0; c < 3; c++) {
-#define PX(y, x) ((double)img->rgb[((y) * w + (x)) * 3 + c])
+#define PX(y, x) ((double)img->rgb[((y)*w + (x)) * 3 + c])
                 double v = (1 - wy) * (1 - wx) * PX(ya, xa) + (1 - wy) * wx * PX(ya, xb) +
                            wy * (1 - wx) * PX(yb, xa) + wy * wx * PX(yb, xb);
 #undef PX
@@ -130,9 +130,8 @@ static void check_against_reference(const char *what, const kiln_image *img,
         double d = fabs((double)got[i] - want[i]);
         if (!(d <= m)) m = d, at = i;
     }
-    KT_CHECK(m <= 1e-5, "%s (%lldx%lld): max abs err %.3g at %zu (kiln %.7f, reference %.7f)",
-             what, (long long)img->width, (long long)img->height, m, at, (double)got[at],
-             want[at]);
+    KT_CHECK(m <= 1e-5, "%s (%lldx%lld): max abs err %.3g at %zu (kiln %.7f, reference %.7f)", what,
+             (long long)img->width, (long long)img->height, m, at, (double)got[at], want[at]);
     free(got);
     free(want);
 }
@@ -161,8 +160,17 @@ static void test_reference(char **paths, size_t np) {
         check_against_reference(paths[i], &img, &p);
         kiln_image_free(&img);
     }
-    static const int64_t sizes[][2] = {{300, 257}, {257, 300}, {256, 256}, {100, 150},
-                                       {224, 225}, {1, 1},     {2000, 300}, {37, 1000}};
+    static const int64_t sizes[][2] = {{300, 257},
+                                       {257, 300},
+                                       {256, 256},
+                                       {100, 150},
+                                       {224, 225},
+                                       {1, 1},
+                                       {2000, 300},
+                                       {37, 1000},
+                                       /* crop margin 163 = 81.5 * 2: ties to even (82) */
+                                       {256, 387},
+                                       {387, 256}};
     for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
         kiln_image img = synthetic(sizes[i][0], sizes[i][1], 7 + i);
         char what[64];
@@ -178,16 +186,21 @@ static void test_reference(char **paths, size_t np) {
 
 /* ---- golden values -------------------------------------------------------------- */
 
-static const char *golden_images[3] = {"chelsea.png", "parrot.jpg", "grace_hopper.png"};
-static const size_t golden_idx[10] = {0,      1,      223,    25200,  50175,
-                                      72613,  100351, 100352, 145238, 150527};
+/* chelsea: 384.85 truncated (nearest would give 385); parrot: portrait;
+ * rocket: 383 - 224 = 159, so the left offset 79.5 rounds to even (80). */
+static const char *golden_images[3] = {"chelsea.png", "parrot.jpg", "rocket.jpg"};
+static const size_t golden_idx[10] = {0,     1,      223,    25200,  50175,
+                                      72613, 100351, 100352, 145238, 150527};
 
 static void golden_stats(const float *t, size_t n, double *sum, double *sumsq) {
     *sum = 0, *sumsq = 0;
-    for (size_t i = 0; i < n; i++) *sum += t[i], *sumsq += (double)t[i] * t[i];
+    for (size_t i = 0; i < n; i++)
+        *sum += t[i], *sumsq += (double)t[i] * t[i];
 }
 
-static int close_rel(double a, double b) { return fabs(a - b) <= 1e-4 * fmax(1.0, fabs(b)); }
+static int close_rel(double a, double b) {
+    return fabs(a - b) <= 1e-4 * fmax(1.0, fabs(b));
+}
 
 static void test_golden(const char *images_dir) {
     kiln_preprocess p = kiln_preprocess_default();
@@ -203,14 +216,16 @@ static void test_golden(const char *images_dir) {
         }
         char d[160];
         kiln_preprocess_describe(&p, d, sizeof d);
-        fprintf(f, "# golden_preprocess.txt: Kiln's preprocessed tensors for three fixture photos\n"
-                   "# (../shared/fixtures/images), checked by tests/unit/test_image_preprocess.c\n"
-                   "# with relative tolerance 1e-4. Produced by that test with\n"
-                   "#   KILN_WRITE_GOLDEN=tests/data/golden_preprocess.txt build/bin/test_image_preprocess\n"
-                   "# after kiln's output agreed with the test's independent double-precision\n"
-                   "# reference (max abs err <= 1e-5). Recipe: %s\n"
-                   "# Tensor: float32 [1,3,224,224] NCHW; index = (c*224 + y)*224 + x.\n"
-                   "# Line: <file> <decoded WxH> sum=<sum> sumsq=<sum of squares> idx:value x10\n",
+        fprintf(f,
+                "# golden_preprocess.txt: Kiln's preprocessed tensors for three fixture photos\n"
+                "# (../shared/fixtures/images), checked by tests/unit/test_image_preprocess.c\n"
+                "# with relative tolerance 1e-4. Produced by that test with\n"
+                "#   KILN_WRITE_GOLDEN=tests/data/golden_preprocess.txt "
+                "build/bin/test_image_preprocess\n"
+                "# after kiln's output agreed with the test's independent double-precision\n"
+                "# reference (max abs err <= 1e-5). Recipe: %s\n"
+                "# Tensor: float32 [1,3,224,224] NCHW; index = (c*224 + y)*224 + x.\n"
+                "# Line: <file> <decoded WxH> sum=<sum> sumsq=<sum of squares> idx:value x10\n",
                 d);
         for (int k = 0; k < 3; k++) {
             char path[1024];
@@ -220,9 +235,10 @@ static void test_golden(const char *images_dir) {
             KT_OK(kiln_image_preprocess(&img, &p, t));
             double sum, sumsq;
             golden_stats(t, n, &sum, &sumsq);
-            fprintf(f, "%s %lldx%lld sum=%.9g sumsq=%.9g", golden_images[k],
-                    (long long)img.width, (long long)img.height, sum, sumsq);
-            for (int i = 0; i < 10; i++) fprintf(f, " %zu:%.8g", golden_idx[i], t[golden_idx[i]]);
+            fprintf(f, "%s %lldx%lld sum=%.9g sumsq=%.9g", golden_images[k], (long long)img.width,
+                    (long long)img.height, sum, sumsq);
+            for (int i = 0; i < 10; i++)
+                fprintf(f, " %zu:%.8g", golden_idx[i], t[golden_idx[i]]);
             fprintf(f, "\n");
             kiln_image_free(&img);
         }
@@ -306,7 +322,8 @@ static void test_tensor_inputs(const char *images_dir) {
     for (size_t i = 0; i < n; i++) {
         uint32_t u;
         memcpy(&u, &a[i], 4);
-        for (int k = 0; k < 4; k++) bytes[4 * i + (size_t)k] = (uint8_t)(u >> (8 * k));
+        for (int k = 0; k < 4; k++)
+            bytes[4 * i + (size_t)k] = (uint8_t)(u >> (8 * k));
     }
     snprintf(path, sizeof path, "%s/x.BIN", tmpdir);
     write_file(path, bytes, n * 4);
@@ -346,11 +363,12 @@ static void test_lists(void) {
     char **v;
     size_t n;
     kiln_status s = kiln_image_list_dir(dir, &v, &n);
-    KT_CHECK(s == KILN_ERR_NOT_FOUND && strstr(kiln_last_error(), "no images (.jpg .jpeg .png .bin)") &&
+    KT_CHECK(s == KILN_ERR_NOT_FOUND &&
+                 strstr(kiln_last_error(), "no images (.jpg .jpeg .png .bin)") &&
                  strstr(kiln_last_error(), dir),
              "empty dir: %s", kiln_last_error());
-    static const char *files[] = {"b.png", "a.JPG", "c.jpeg", "d.bin", "e.txt", ".hidden.jpg",
-                                  "jpg"};
+    static const char *files[] = {"b.png", "a.JPG",       "c.jpeg", "d.bin",
+                                  "e.txt", ".hidden.jpg", "jpg"};
     for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
         snprintf(path, sizeof path, "%s/%s", dir, files[i]);
         write_file(path, "x", 1);

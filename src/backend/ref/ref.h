@@ -46,6 +46,28 @@ void kiln_ref_softmax(const kiln_node *n, const kiln_ref_tensor *in, kiln_ref_te
 void kiln_ref_copy(const kiln_node *n, const kiln_ref_tensor *in, kiln_ref_tensor *out);
 void kiln_ref_quant(const kiln_node *n, const kiln_ref_tensor *in, kiln_ref_tensor *out);
 
+/* INT8 (ref_int8.c, docs/INT8.md). Per INT8 conv/gemm: weights quantized
+ * per output channel and their scales T_w[c]/127. */
+typedef struct kiln_ref_int8 {
+    int8_t *qw;
+    double *scale;
+} kiln_ref_int8;
+
+/* Scratch for INT8 nodes, each sized for the largest activation. */
+typedef struct kiln_ref_scratch {
+    int8_t *q;
+    float *f0, *f1;
+} kiln_ref_scratch;
+
+kiln_status kiln_ref_int8_prepare(const kiln_graph *g, const kiln_node *n, kiln_ref_int8 *w);
+void kiln_ref_int8_free(kiln_ref_int8 *w);
+/* y[i] = deq(q(x[i], t), t); in place allowed. */
+void kiln_ref_fake_quant(const float *x, float *y, int64_t n, float t);
+void kiln_ref_int8_node(const kiln_graph *g, const kiln_node *n, const kiln_ref_tensor *in,
+                        kiln_ref_tensor *out, const kiln_ref_int8 *w, kiln_ref_scratch *s);
+/* The FP32 kernel of node n (ref_backend.c). */
+void kiln_ref_run_float(const kiln_node *n, const kiln_ref_tensor *in, kiln_ref_tensor *out);
+
 /* Offset into a tensor of shape (rank, d) broadcast to an output of rank
  * `orank` whose coordinates are `oc` (numpy rules: right-aligned, size-1 dims
  * repeat). */

@@ -19,7 +19,11 @@ typedef struct ref_exec {
     int64_t *cap;           /* per value: elements behind ptr[i] */
     unsigned char *batched; /* per value: dims[0] is the batch (follows the run batch) */
     int64_t built_batch;
+    kiln_ref_int8 *int8;     /* per node: INT8 weights (conv/gemm marked INT8) */
+    kiln_ref_scratch scratch; /* for INT8 nodes */
 } ref_exec;
+
+static kiln_status setup_int8(ref_exec *e);
 
 static bool is_const(const kiln_value *v) {
     return v->data != NULL;
@@ -48,6 +52,12 @@ static void ref_destroy(void *exec) {
     if (e->ptr && e->owned)
         for (int32_t i = 0; i < e->g->n_values; i++)
             if (e->owned[i]) free(e->ptr[i]);
+    if (e->int8)
+        for (int32_t i = 0; i < e->g->n_nodes; i++) kiln_ref_int8_free(&e->int8[i]);
+    free(e->int8);
+    free(e->scratch.q);
+    free(e->scratch.f0);
+    free(e->scratch.f1);
     free(e->ptr);
     free(e->owned);
     free(e->cap);
@@ -217,6 +227,7 @@ static kiln_status ref_create(const kiln_graph *g, const kiln_backend_options *o
     }
     mark_batched(e);
     kiln_status s = setup(e);
+    if (s == KILN_OK) s = setup_int8(e);
     if (s != KILN_OK) {
         ref_destroy(e);
         return s;
@@ -239,7 +250,28 @@ static void view(const ref_exec *e, int32_t id, int64_t batch, kiln_ref_tensor *
     t->n = kiln_numel(t->rank, t->d);
 }
 
-static void run_node(const kiln_node *n, const kiln_ref_tensor *in, kiln_ref_tensor *out) {
+/* INT8 weights and scratch for the nodes the precision pass marked INT8. */
+static kiln_status setup_int8(ref_exec *e) {
+    const kiln_graph *g = e->g;
+    int64_t max_elems = 0;
+    bool any = false;
+    for (int32_t i = 0; i < g->n_nodes; i++) any |= g->nodes[i].precision == KILN_PRECISION_INT8;
+    if (!any) return KILN_OK;
+    for (int32_t v = 0; v < g->n_values; v++)
+        if (!is_const(&g->values[v]) && e->cap[v] > max_elems) max_elems = e->cap[v];
+    e->int8 = calloc((size_t)g->n_nodes + 1, sizeof *e->int8);
+    e->scratch.q = malloc((size_t)max_elems + 1);
+    e->scratch.f0 = malloc(sizeof(float) * ((size_t)max_elems + 1));
+    e->scratch.f1 = malloc(sizeof(float) * ((size_t)max_elems + 1));
+    if (!e->int8 || !e->scratch.q || !e->scratch.f0 || !e->scratch.f1)
+        return kiln_error(KILN_ERR_NO_MEMORY, "ref backend: out of memory for INT8");
+    for (int32_t i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i].precision == KILN_PRECISION_INT8)
+            KILN_TRY(kiln_ref_int8_prepare(g, &g->nodes[i], &e->int8[i]));
+    return KILN_OK;
+}
+
+void kiln_ref_run_float(const kiln_node *n, const kiln_ref_tensor *in, kiln_ref_tensor *out) {
     switch (n->op) {
     case KILN_OP_CONV: kiln_ref_conv(n, in, out); break;
     case KILN_OP_BATCH_NORM: kiln_ref_batch_norm(n, in, out); break;
@@ -280,7 +312,10 @@ static kiln_status ref_run(void *exec, int64_t batch) {
         for (int32_t k = 0; k < KILN_MAX_IO; k++)
             view(e, k < n->n_inputs ? n->inputs[k] : KILN_NO_VALUE, batch, &in[k]);
         view(e, n->outputs[0], batch, &out);
-        run_node(n, in, &out);
+        if (n->precision == KILN_PRECISION_INT8)
+            kiln_ref_int8_node(e->g, n, in, &out, &e->int8[i], &e->scratch);
+        else
+            kiln_ref_run_float(n, in, &out);
     }
     return KILN_OK;
 }

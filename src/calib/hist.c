@@ -14,7 +14,9 @@
 #include "calib/hist.h"
 #include "core/status.h"
 
-void kiln_calib_hist_init(kiln_calib_hist *h) { memset(h, 0, sizeof *h); }
+void kiln_calib_hist_init(kiln_calib_hist *h) {
+    memset(h, 0, sizeof *h);
+}
 
 void kiln_calib_hist_free(kiln_calib_hist *h) {
     free(h->counts);
@@ -24,16 +26,20 @@ void kiln_calib_hist_free(kiln_calib_hist *h) {
 /* Makes room for `nbins` zeroed bins (keeping existing counts). */
 static kiln_status grow(kiln_calib_hist *h, int64_t nbins) {
     if (nbins <= h->cap) {
-        for (int64_t k = h->nbins; k < nbins; k++) h->counts[k] = 0;
+        for (int64_t k = h->nbins; k < nbins; k++)
+            h->counts[k] = 0;
         h->nbins = nbins;
         return KILN_OK;
     }
     int64_t cap = h->cap ? h->cap : KILN_CALIB_HIST_BINS;
-    while (cap < nbins) cap *= 2;
+    while (cap < nbins)
+        cap *= 2;
     if (cap > KILN_CALIB_HIST_MAX_BINS) cap = KILN_CALIB_HIST_MAX_BINS;
     int64_t *c = realloc(h->counts, (size_t)cap * sizeof *c);
-    if (!c) return kiln_error(KILN_ERR_NO_MEMORY, "calibration histogram: %lld bins", (long long)cap);
-    for (int64_t k = h->nbins; k < cap; k++) c[k] = 0;
+    if (!c)
+        return kiln_error(KILN_ERR_NO_MEMORY, "calibration histogram: %lld bins", (long long)cap);
+    for (int64_t k = h->nbins; k < cap; k++)
+        c[k] = 0;
     h->counts = c;
     h->cap = cap;
     h->nbins = nbins;

@@ -35,23 +35,29 @@ void kiln_key_update(kiln_key *k, const void *data, size_t n) {
     const uint8_t *p = data;
     k->len += n;
     if (k->nbuf) {
-        while (n && k->nbuf < 8) k->buf[k->nbuf++] = *p++, n--;
+        while (n && k->nbuf < 8)
+            k->buf[k->nbuf++] = *p++, n--;
         if (k->nbuf < 8) return;
         k->h = mix_block(k->h, load_le64(k->buf));
         k->nbuf = 0;
     }
     uint64_t h = k->h;
-    for (; n >= 8; p += 8, n -= 8) h = mix_block(h, load_le64(p));
+    for (; n >= 8; p += 8, n -= 8)
+        h = mix_block(h, load_le64(p));
     k->h = h;
-    while (n) k->buf[k->nbuf++] = *p++, n--;
+    while (n)
+        k->buf[k->nbuf++] = *p++, n--;
 }
 
-void kiln_key_update_str(kiln_key *k, const char *s) { kiln_key_update(k, s, strlen(s) + 1); }
+void kiln_key_update_str(kiln_key *k, const char *s) {
+    kiln_key_update(k, s, strlen(s) + 1);
+}
 
 void kiln_key_update_i64(kiln_key *k, int64_t v) {
     uint8_t b[8];
     uint64_t u = (uint64_t)v;
-    for (int i = 0; i < 8; i++) b[i] = (uint8_t)(u >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        b[i] = (uint8_t)(u >> (8 * i));
     kiln_key_update(k, b, 8);
 }
 
@@ -64,7 +70,8 @@ uint64_t kiln_key_final_u64(const kiln_key *k) {
     uint64_t h = k->h;
     if (k->nbuf) {
         uint64_t w = 0;
-        for (unsigned i = 0; i < k->nbuf; i++) w |= (uint64_t)k->buf[i] << (8 * i);
+        for (unsigned i = 0; i < k->nbuf; i++)
+            w |= (uint64_t)k->buf[i] << (8 * i);
         h ^= w;
         h *= KILN64_M;
     }

@@ -30,8 +30,8 @@
 
 typedef struct kiln_key {
     uint64_t h;
-    uint64_t len;    /* bytes fed so far */
-    uint8_t buf[8];  /* pending bytes of an incomplete block */
+    uint64_t len;   /* bytes fed so far */
+    uint8_t buf[8]; /* pending bytes of an incomplete block */
     unsigned nbuf;
 } kiln_key;
 

@@ -94,7 +94,8 @@ static int parse_shape(const char *s, int32_t *rank, int64_t *dims) {
     while (1) {
         char buf[32];
         size_t k = 0;
-        while (s[k] && s[k] != 'x') k++;
+        while (s[k] && s[k] != 'x')
+            k++;
         if (k == 0 || k >= sizeof buf || r >= KILN_MAX_RANK) return 0;
         memcpy(buf, s, k);
         buf[k] = 0;
@@ -112,7 +113,8 @@ static void format_percent(char *buf, size_t n, double p) {
     long long u = llround(p * 1e6);
     snprintf(buf, n, "%lld.%06lld", u / 1000000, u % 1000000);
     size_t k = strlen(buf);
-    while (k > 0 && buf[k - 1] == '0') buf[--k] = 0;
+    while (k > 0 && buf[k - 1] == '0')
+        buf[--k] = 0;
     if (k > 0 && buf[k - 1] == '.') buf[--k] = 0;
 }
 
@@ -186,7 +188,8 @@ static void sb_printf(sbuf *b, const char *fmt, ...) {
             return;
         }
         size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + (size_t)k + 1) cap *= 2;
+        while (cap < b->len + (size_t)k + 1)
+            cap *= 2;
         char *q = realloc(b->p, cap);
         if (!q) {
             b->oom = 1;
@@ -278,15 +281,15 @@ kiln_status kiln_calib_table_format(const kiln_calib_table_info *info, const cha
     }
     if (n > 1) { /* duplicates */
         const char **tmp = malloc((size_t)n * sizeof *tmp);
-        if (!tmp) return kiln_error(KILN_ERR_NO_MEMORY, "calibration table: %lld names",
-                                    (long long)n);
+        if (!tmp)
+            return kiln_error(KILN_ERR_NO_MEMORY, "calibration table: %lld names", (long long)n);
         memcpy(tmp, names, (size_t)n * sizeof *tmp);
         qsort(tmp, (size_t)n, sizeof *tmp, cmp_str_ptr);
         for (int64_t i = 1; i < n; i++) {
             if (strcmp(tmp[i - 1], tmp[i]) == 0) {
-                kiln_status s = kiln_error(KILN_ERR_INVALID_ARGUMENT,
-                                           "calibration table: tensor '%.300s' given twice",
-                                           tmp[i]);
+                kiln_status s =
+                    kiln_error(KILN_ERR_INVALID_ARGUMENT,
+                               "calibration table: tensor '%.300s' given twice", tmp[i]);
                 free(tmp);
                 return s;
             }
@@ -369,11 +372,13 @@ static kiln_status parse_kiln_header(kiln_calib_table *t, char *s) {
     char *tok[64];
     int nt = 0;
     for (char *p = s; *p;) {
-        while (*p == ' ') *p++ = 0;
+        while (*p == ' ')
+            *p++ = 0;
         if (!*p) break;
         if (nt == 64) return table_error(path, 1, "header has more than 64 fields");
         tok[nt++] = p;
-        while (*p && *p != ' ') p++;
+        while (*p && *p != ' ')
+            p++;
     }
     if (nt < 2 || tok[1][0] != 'v')
         return table_error(path, 1, "header lacks a format version (`" HEADER_TAG " v1 ...`)");
@@ -539,12 +544,14 @@ static kiln_status index_entries(kiln_calib_table *t) {
         free(tmp);
         return kiln_error(KILN_ERR_NO_MEMORY, "%s: %lld entries", t->path, (long long)n);
     }
-    for (int64_t i = 0; i < n; i++) tmp[i] = &t->entries[i];
+    for (int64_t i = 0; i < n; i++)
+        tmp[i] = &t->entries[i];
     qsort(tmp, (size_t)n, sizeof *tmp, cmp_entry_ptr);
     const kiln_calib_entry *d1 = NULL, *d2 = NULL;
     for (int64_t i = 0; i < n; i++) {
         t->sorted[i] = tmp[i] - t->entries;
-        if (i > 0 && strcmp(tmp[i - 1]->name, tmp[i]->name) == 0 && (!d2 || tmp[i]->line < d2->line))
+        if (i > 0 && strcmp(tmp[i - 1]->name, tmp[i]->name) == 0 &&
+            (!d2 || tmp[i]->line < d2->line))
             d1 = tmp[i - 1], d2 = tmp[i];
     }
     free(tmp);
@@ -658,7 +665,8 @@ kiln_status kiln_calib_table_check(const kiln_calib_table *t, const char *key, i
         return KILN_OK;
     }
     int same_shape = t->shape_rank == rank;
-    for (int32_t i = 0; same_shape && i < rank; i++) same_shape = t->shape[i] == shape[i];
+    for (int32_t i = 0; same_shape && i < rank; i++)
+        same_shape = t->shape[i] == shape[i];
     if (same_shape && strcmp(t->key, key) == 0) return KILN_OK;
     char ts[KILN_MAX_RANK * 24], ms[KILN_MAX_RANK * 24];
     format_shape(ts, sizeof ts, t->shape_rank, t->shape);

@@ -3,8 +3,8 @@
  * write (atomically), read (ours or a TensorRT-written one), check against the
  * model, look up thresholds. Format in docs/CALIBRATION.md:
  *
- *   #kiln-calib-table v1 kiln=0.1.0 key=<16 hex> algo=entropy samples=500 shape=1x3x224x224 preprocess=none
- *   <tensor name>: <8 hex digits>      (IEEE-754 bits of the scale T/127)
+ *   #kiln-calib-table v1 kiln=0.1.0 key=<16 hex> algo=entropy samples=500 shape=1x3x224x224
+ * preprocess=none <tensor name>: <8 hex digits>      (IEEE-754 bits of the scale T/127)
  *
  * A TensorRT table has `TRT-<version>-<algorithm>` as its first line and the
  * same tensor lines; it carries no key (the caller warns).
@@ -26,11 +26,11 @@
 
 /* What a Kiln table's header records (the writer's input). */
 typedef struct kiln_calib_table_info {
-    const char *key;        /* 16 lowercase hex digits (calib/key.h) */
+    const char *key; /* 16 lowercase hex digits (calib/key.h) */
     kiln_calib_algo algo;
-    double percentile;      /* written when algo == KILN_CALIB_PERCENTILE */
-    int64_t samples;        /* calibration samples (images) used, >= 0 */
-    int32_t shape_rank;     /* input shape the key was computed for, 1..KILN_MAX_RANK */
+    double percentile;  /* written when algo == KILN_CALIB_PERCENTILE */
+    int64_t samples;    /* calibration samples (images) used, >= 0 */
+    int32_t shape_rank; /* input shape the key was computed for, 1..KILN_MAX_RANK */
     int64_t shape[KILN_MAX_RANK];
     const char *preprocess; /* descriptor, printable, no whitespace; NULL = "none" */
 } kiln_calib_table_info;
@@ -43,18 +43,18 @@ typedef struct kiln_calib_entry {
 } kiln_calib_entry;
 
 typedef struct kiln_calib_table {
-    const char *path;       /* file name used in messages */
-    int is_trt;             /* 1: TensorRT header; key, shape, samples unknown */
-    int32_t version;        /* Kiln format version; 0 for a TensorRT table */
-    int64_t trt_version;    /* the <version> of a TensorRT header, else 0 */
-    const char *trt_algo;   /* "EntropyCalibration2", ... for TensorRT, else "" */
+    const char *path;         /* file name used in messages */
+    int is_trt;               /* 1: TensorRT header; key, shape, samples unknown */
+    int32_t version;          /* Kiln format version; 0 for a TensorRT table */
+    int64_t trt_version;      /* the <version> of a TensorRT header, else 0 */
+    const char *trt_algo;     /* "EntropyCalibration2", ... for TensorRT, else "" */
     const char *kiln_version; /* kiln=..., "" if absent */
-    const char *key;        /* 16 hex digits; "" for TensorRT */
-    int has_algo;           /* algo is known (Kiln header; TRT Entropy or MinMax) */
+    const char *key;          /* 16 hex digits; "" for TensorRT */
+    int has_algo;             /* algo is known (Kiln header; TRT Entropy or MinMax) */
     kiln_calib_algo algo;
-    double percentile;      /* percentile=..., or -1 if absent */
-    int64_t samples;        /* -1 if unknown */
-    int32_t shape_rank;     /* 0 if unknown */
+    double percentile;  /* percentile=..., or -1 if absent */
+    int64_t samples;    /* -1 if unknown */
+    int32_t shape_rank; /* 0 if unknown */
     int64_t shape[KILN_MAX_RANK];
     const char *preprocess; /* "" if unknown */
     int64_t n_entries;

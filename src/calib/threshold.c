@@ -27,7 +27,7 @@
 #define KILN_KL_REFINE_BUDGET ((int64_t)1 << 26)
 
 static const char *const algo_names[KILN_CALIB_ALGO_COUNT] = {"entropy", "percentile", "minmax",
-                                                               "mse"};
+                                                              "mse"};
 
 const char *kiln_calib_algo_name(kiln_calib_algo a) {
     if ((int)a < 0 || a >= KILN_CALIB_ALGO_COUNT) return "?";
@@ -176,7 +176,8 @@ kiln_status kiln_calib_entropy_units(const int64_t *counts, int64_t nbins, int64
 
 int64_t kiln_calib_percentile_units(const int64_t *counts, int64_t nbins, double percentile) {
     int64_t total = 0;
-    for (int64_t k = 0; k < nbins; k++) total += counts[k];
+    for (int64_t k = 0; k < nbins; k++)
+        total += counts[k];
     if (total == 0) return 0;
     /* DEVIATION: exact integer cumulative counts instead of PQ's float
      * cumsum(hist / total); same first bin except at rounding boundaries. */

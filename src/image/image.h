@@ -59,25 +59,32 @@ void kiln_image_free(kiln_image *img);
 
 /* ---- preprocessing --------------------------------------------------- */
 
-/* How the longer side is rounded after scaling the shorter one to
- * resize_short: long' = long * resize_short / short (exact rational), then */
-typedef enum kiln_resize_round {
-    KILN_RESIZE_ROUND_TRUNC = 0, /* truncated: torchvision Resize(int), the default */
-    KILN_RESIZE_ROUND_NEAREST,   /* nearest, ties to even: PaddleClas ResizeImage */
-    KILN_RESIZE_ROUND_COUNT
-} kiln_resize_round;
+/* Integer conventions of the resize and the crop. The longer side after
+ * scaling the shorter one to resize_short is long * resize_short / short
+ * (exact rational), then rounded; the crop offset is (side - crop) / 2, then
+ * rounded:
+ *   TORCHVISION (default): long side truncated (torchvision Resize(int)),
+ *                crop offset rounded half to even (center_crop's round());
+ *   PADDLECLAS:  long side rounded to nearest, ties to even (ResizeImage's
+ *                int(round(w * percent))), crop offset floored (CropImage's //). */
+typedef enum kiln_size_convention {
+    KILN_SIZES_TORCHVISION = 0,
+    KILN_SIZES_PADDLECLAS,
+    KILN_SIZES_COUNT
+} kiln_size_convention;
 
 /* The recipe. Output is float32 NCHW [1, 3, crop, crop], RGB order,
  * value = (bilinear(rgb) / 255 - mean[c]) / std[c]. */
 typedef struct kiln_preprocess {
-    int64_t resize_short;    /* shorter side after resize (256); >= crop */
-    int64_t crop;            /* center crop side (224) */
-    kiln_resize_round round; /* rounding of the longer side */
-    float mean[3];           /* per channel, RGB, on the [0,1] scale */
-    float std[3];            /* per channel, RGB, > 0 */
+    int64_t resize_short;       /* shorter side after resize (256); >= crop */
+    int64_t crop;               /* center crop side (224) */
+    kiln_size_convention sizes; /* rounding of the long side and crop offset */
+    float mean[3];              /* per channel, RGB, on the [0,1] scale */
+    float std[3];               /* per channel, RGB, > 0 */
 } kiln_preprocess;
 
-/* ResNet50 / ImageNet: 256, 224, trunc, mean 0.485/0.456/0.406, std 0.229/0.224/0.225. */
+/* ResNet50 / ImageNet: 256, 224, torchvision sizes, mean 0.485/0.456/0.406, std 0.229/0.224/0.225.
+ */
 kiln_preprocess kiln_preprocess_default(void);
 
 /* Checks the recipe (sides in range, resize_short >= crop, std > 0). */
@@ -87,7 +94,7 @@ kiln_status kiln_preprocess_validate(const kiln_preprocess *p);
 int64_t kiln_preprocess_numel(const kiln_preprocess *p);
 
 /* A stable one-line description, for calibration table headers, e.g.
- * "resize_short=256,round=trunc,bilinear,crop=224,rgb,mean=0.485/0.456/0.406,std=0.229/0.224/0.225".
+ * "resize_short=256,sizes=torchvision,bilinear,crop=224,rgb,mean=0.485/0.456/0.406,std=0.229/0.224/0.225".
  * Errors if it does not fit in n bytes (128 is always enough). */
 kiln_status kiln_preprocess_describe(const kiln_preprocess *p, char *buf, size_t n);
 

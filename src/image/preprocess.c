@@ -1,9 +1,9 @@
 /*
  * preprocess.c — ResNet50-style preprocessing of an RGB image into a float
- * CHW tensor: shorter side to resize_short (longer side truncated, as
- * torchvision), bilinear with half-pixel centres and no antialiasing (as
- * OpenCV INTER_LINEAR and torchvision antialias=False), center crop with
- * offsets rounded half-to-even (Python round(), as torchvision), then
+ * CHW tensor: shorter side to resize_short (longer side truncated and crop
+ * offsets rounded half to even, as torchvision; or PaddleClas' conventions),
+ * bilinear with half-pixel centres and no antialiasing (as OpenCV
+ * INTER_LINEAR and torchvision antialias=False), center crop, then
  * (v / 255 - mean[c]) / std[c]. Only the cropped window is interpolated.
  * The resized values stay in float (no uint8 rounding in between).
  * Non-goals: antialiased or bicubic resize, BGR output, batching.
@@ -22,7 +22,7 @@ kiln_preprocess kiln_preprocess_default(void) {
     kiln_preprocess p = {
         .resize_short = 256,
         .crop = 224,
-        .round = KILN_RESIZE_ROUND_TRUNC,
+        .sizes = KILN_SIZES_TORCHVISION,
         .mean = {0.485f, 0.456f, 0.406f},
         .std = {0.229f, 0.224f, 0.225f},
     };
@@ -38,9 +38,9 @@ kiln_status kiln_preprocess_validate(const kiln_preprocess *p) {
         return kiln_error(KILN_ERR_INVALID_ARGUMENT,
                           "preprocess: resize_short %lld must be in [crop=%lld, %d]",
                           (long long)p->resize_short, (long long)p->crop, KILN_IMAGE_MAX_SIDE);
-    if ((int)p->round < 0 || p->round >= KILN_RESIZE_ROUND_COUNT)
-        return kiln_error(KILN_ERR_INVALID_ARGUMENT, "preprocess: unknown rounding mode %d",
-                          (int)p->round);
+    if ((int)p->sizes < 0 || p->sizes >= KILN_SIZES_COUNT)
+        return kiln_error(KILN_ERR_INVALID_ARGUMENT, "preprocess: unknown size convention %d",
+                          (int)p->sizes);
     for (int c = 0; c < 3; c++) {
         if (!isfinite(p->mean[c]) || !isfinite(p->std[c]) || !(p->std[c] > 0))
             return kiln_error(KILN_ERR_INVALID_ARGUMENT,
@@ -56,11 +56,12 @@ int64_t kiln_preprocess_numel(const kiln_preprocess *p) {
 
 kiln_status kiln_preprocess_describe(const kiln_preprocess *p, char *buf, size_t n) {
     KILN_TRY(kiln_preprocess_validate(p));
-    int k = snprintf(
-        buf, n, "resize_short=%lld,round=%s,bilinear,crop=%lld,rgb,mean=%g/%g/%g,std=%g/%g/%g",
-        (long long)p->resize_short, p->round == KILN_RESIZE_ROUND_TRUNC ? "trunc" : "nearest",
-        (long long)p->crop, (double)p->mean[0], (double)p->mean[1], (double)p->mean[2],
-        (double)p->std[0], (double)p->std[1], (double)p->std[2]);
+    int k = snprintf(buf, n,
+                     "resize_short=%lld,sizes=%s,bilinear,crop=%lld,rgb,mean=%g/%g/%g,std=%g/%g/%g",
+                     (long long)p->resize_short,
+                     p->sizes == KILN_SIZES_TORCHVISION ? "torchvision" : "paddleclas",
+                     (long long)p->crop, (double)p->mean[0], (double)p->mean[1], (double)p->mean[2],
+                     (double)p->std[0], (double)p->std[1], (double)p->std[2]);
     if (k < 0 || (size_t)k >= n)
         return kiln_error(KILN_ERR_INVALID_ARGUMENT,
                           "preprocess: description needs %d bytes, buffer has %zu", k + 1, n);
@@ -84,7 +85,7 @@ kiln_status kiln_preprocess_resized_size(const kiln_preprocess *p, int64_t width
     int64_t longer = width <= height ? height : width;
     int64_t q = longer * p->resize_short; /* <= 2^30: no overflow */
     int64_t new_long =
-        p->round == KILN_RESIZE_ROUND_TRUNC ? q / shorter : div_round_even(q, shorter);
+        p->sizes == KILN_SIZES_TORCHVISION ? q / shorter : div_round_even(q, shorter);
     if (width <= height) {
         *out_width = p->resize_short;
         *out_height = new_long;
@@ -119,8 +120,16 @@ kiln_status kiln_image_preprocess(const kiln_image *img, const kiln_preprocess *
     int64_t rw, rh;
     KILN_TRY(kiln_preprocess_resized_size(p, img->width, img->height, &rw, &rh));
     int64_t crop = p->crop, w = img->width, h = img->height;
-    /* center crop offsets: Python int(round((rh - crop) / 2.0)), ties to even */
-    int64_t top = div_round_even(rh - crop, 2), left = div_round_even(rw - crop, 2);
+    /* center crop offsets: torchvision int(round((rh - crop) / 2.0)), ties to
+     * even; PaddleClas (rh - crop) // 2 */
+    int64_t top, left;
+    if (p->sizes == KILN_SIZES_TORCHVISION) {
+        top = div_round_even(rh - crop, 2);
+        left = div_round_even(rw - crop, 2);
+    } else {
+        top = (rh - crop) / 2;
+        left = (rw - crop) / 2;
+    }
 
     size_t nc = (size_t)crop;
     int64_t *x0 = malloc(nc * sizeof *x0), *x1 = malloc(nc * sizeof *x1);

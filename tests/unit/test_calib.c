@@ -59,8 +59,6 @@ static int64_t ref_entropy(const int64_t *hist, int64_t nb) {
     int64_t *bins = malloc((size_t)nb * sizeof *bins);
     memcpy(bins, hist, (size_t)nb * sizeof *bins);
     bins[0] = bins[1];
-    int64_t total_data = 0;
-    for (int64_t k = 0; k < nb; k++) total_data += bins[k];
     const int64_t nbins = 128;
     double new_density_counts[128];
     int64_t *digitized = malloc((size_t)nb * sizeof *digitized);
@@ -69,8 +67,10 @@ static int64_t ref_entropy(const int64_t *hist, int64_t nb) {
     double best = INFINITY;
     int64_t best_i = nb;
     for (int64_t i = 128; i <= nb; i++) {
-        for (int k = 0; k < nbins; k++) new_density_counts[k] = 0;
-        for (int64_t j = 0; j < i; j++) digitized[j] = ref_digitize((double)j, i);
+        for (int k = 0; k < nbins; k++)
+            new_density_counts[k] = 0;
+        for (int64_t j = 0; j < i; j++)
+            digitized[j] = ref_digitize((double)j, i);
         for (int64_t j = 0; j < i; j++)
             if (bins[j] == 0) digitized[j] = -1;
         for (int64_t j = 0; j < i; j++)
@@ -83,13 +83,17 @@ static int64_t ref_entropy(const int64_t *hist, int64_t nb) {
         for (int64_t j = 0; j < i; j++)
             new_density[j] = digitized[j] != -1 ? new_density_counts[digitized[j]] : 0.0;
         int64_t outliers = 0;
-        for (int64_t k = i; k < nb; k++) outliers += bins[k];
-        for (int64_t j = 0; j < i; j++) reference[j] = (double)bins[j];
+        for (int64_t k = i; k < nb; k++)
+            outliers += bins[k];
+        for (int64_t j = 0; j < i; j++)
+            reference[j] = (double)bins[j];
         reference[i - 1] += (double)outliers;
         /* scipy.stats.entropy(pk=reference, qk=new_density) */
         double sp = 0, sq = 0;
-        for (int64_t j = 0; j < i; j++) sp += reference[j];
-        for (int64_t j = 0; j < i; j++) sq += new_density[j];
+        for (int64_t j = 0; j < i; j++)
+            sp += reference[j];
+        for (int64_t j = 0; j < i; j++)
+            sq += new_density[j];
         double ent = 0;
         if (sq == 0) {
             ent = INFINITY;
@@ -152,7 +156,8 @@ static void test_hist_growth(void) {
     KT_CHECK(h.nbins == 2048, "nbins %lld", (long long)h.nbins);
     KT_CHECK(h.width == 1.0 / 2048, "width %g", h.width);
     KT_CHECK(h.counts[0] == 6, "bin 0 = 5 deferred + 1 zero: %lld", (long long)h.counts[0]);
-    KT_CHECK(h.counts[2047] == 1 && h.counts[1024] == 1 && h.counts[512] == 1, "bins of 1, .5, .25");
+    KT_CHECK(h.counts[2047] == 1 && h.counts[1024] == 1 && h.counts[512] == 1,
+             "bins of 1, .5, .25");
     float nan_inf[3] = {NAN, INFINITY, -INFINITY};
     KT_OK(kiln_calib_hist_add(&h, nan_inf, 3));
     KT_CHECK(h.n_nonfinite == 3 && h.n_values == 9, "nonfinite %lld values %lld",
@@ -164,7 +169,8 @@ static void test_hist_growth(void) {
     KT_CHECK(h.counts[2047] == 1 && h.counts[1536] == 1 && h.counts[3071] == 1 && h.counts[0] == 6,
              "old counts kept, new values binned");
     int64_t sum = 0;
-    for (int64_t k = 0; k < h.nbins; k++) sum += h.counts[k];
+    for (int64_t k = 0; k < h.nbins; k++)
+        sum += h.counts[k];
     KT_CHECK(sum == h.n_values, "every finite value counted once: %lld vs %lld", (long long)sum,
              (long long)h.n_values);
     KT_CHECK(h.max_abs == 1.5f, "max %g", (double)h.max_abs);
@@ -229,8 +235,9 @@ static void test_determinism(void) {
         KT_CHECK(fbits(T1[a]) == fbits(T2[a]), "%s: same data, same bits",
                  kiln_calib_algo_name((kiln_calib_algo)a));
         KT_CHECK(fbits(T1[a]) == fbits(T3[a]) && fbits(T1[a]) == fbits(T4[a]),
-                 "%s: batch split invariant: %.9g %.9g %.9g", kiln_calib_algo_name((kiln_calib_algo)a),
-                 (double)T1[a], (double)T3[a], (double)T4[a]);
+                 "%s: batch split invariant: %.9g %.9g %.9g",
+                 kiln_calib_algo_name((kiln_calib_algo)a), (double)T1[a], (double)T3[a],
+                 (double)T4[a]);
         KT_CHECK(T1[a] > 0, "%s > 0", kiln_calib_algo_name((kiln_calib_algo)a));
     }
     KT_CHECK(T1[KILN_CALIB_MINMAX] == fabsf(x[0]), "minmax is the exact max: %.9g vs %.9g",
@@ -244,7 +251,8 @@ static void test_percentile(void) {
     /* constructed: 10000 values; bin 0: 9000, bin 10: 998, bin 500: 2 */
     int64_t c[2048] = {0};
     c[0] = 9000, c[10] = 998, c[500] = 2;
-    KT_CHECK(kiln_calib_percentile_units(c, 2048, 99.99) == 500, "99.99%%: cdf(10) = .9998 < .9999");
+    KT_CHECK(kiln_calib_percentile_units(c, 2048, 99.99) == 500,
+             "99.99%%: cdf(10) = .9998 < .9999");
     KT_CHECK(kiln_calib_percentile_units(c, 2048, 99.9) == 10, "99.9%% -> bin 10");
     KT_CHECK(kiln_calib_percentile_units(c, 2048, 100.0) == 500, "100%% -> last non-empty bin");
     KT_CHECK(kiln_calib_percentile_units(c, 2048, 50.0) == 1, "bin 0 is reported as 1 (T > 0)");
@@ -295,20 +303,25 @@ static void make_hist(int kind, int64_t *c, int64_t nb, uint64_t seed) {
             c[k] = kiln_rng_uniform(&r) < 0.3 ? 0 : (int64_t)(kiln_rng_next(&r) % 1000);
         break;
     case 4: /* sparse: a few distinct values (exact KL ties) */
-        for (int s = 0; s < 7; s++) c[kiln_rng_next(&r) % (uint64_t)nb] += 1 + s * 10;
+        for (int s = 0; s < 7; s++)
+            c[kiln_rng_next(&r) % (uint64_t)nb] += 1 + s * 10;
         c[nb - 1] += 3;
         break;
     case 5: /* uniform counts: many equal KL values */
-        for (int64_t k = 0; k < nb; k++) c[k] = 100;
+        for (int64_t k = 0; k < nb; k++)
+            c[k] = 100;
         break;
     case 7: /* equal counts on the lower half: KL is exactly 0 for every i >= nb/2 */
-        for (int64_t k = 0; k < nb / 2; k++) c[k] = 100;
+        for (int64_t k = 0; k < nb / 2; k++)
+            c[k] = 100;
         break;
     case 8: /* the same with empty bins sprinkled (excluded from Q): still exact ties */
-        for (int64_t k = 0; k < nb / 2; k++) c[k] = kiln_rng_uniform(&r) < 0.2 ? 0 : 37;
+        for (int64_t k = 0; k < nb / 2; k++)
+            c[k] = kiln_rng_uniform(&r) < 0.2 ? 0 : 37;
         break;
     default: /* decreasing with a gap, nothing in bins 0..1 */
-        for (int64_t k = 2; k < nb; k++) c[k] = (k % 97 == 0) ? 0 : (nb - k) * 3;
+        for (int64_t k = 2; k < nb; k++)
+            c[k] = (k % 97 == 0) ? 0 : (nb - k) * 3;
         break;
     }
 }
@@ -343,7 +356,8 @@ static void test_entropy_vs_reference(void) {
     kiln_calib_hist h;
     kiln_calib_hist_init(&h);
     KT_OK(kiln_calib_hist_add(&h, x, 100000));
-    for (size_t i = 100000; i < 200000; i++) x[i] *= 1.7f; /* second half grows the range */
+    for (size_t i = 100000; i < 200000; i++)
+        x[i] *= 1.7f; /* second half grows the range */
     KT_OK(kiln_calib_hist_add(&h, x + 100000, 100000));
     KT_CHECK(h.nbins > 2048, "grown: %lld bins", (long long)h.nbins);
     int64_t got;
@@ -360,7 +374,8 @@ static void test_sanity(void) {
     size_t n = 400000;
     float *x = malloc(n * sizeof *x);
     kiln_rng r = kiln_rng_seed(5);
-    for (size_t i = 0; i < n; i++) x[i] = (float)kiln_rng_normal(&r);
+    for (size_t i = 0; i < n; i++)
+        x[i] = (float)kiln_rng_normal(&r);
     kiln_calib_hist h;
     kiln_calib_hist_init(&h);
     KT_OK(kiln_calib_hist_add(&h, x, n));
@@ -405,7 +420,8 @@ static uint64_t ref_kiln64(const uint8_t *s, size_t len) {
     size_t i = 0;
     for (; i + 8 <= len; i += 8) {
         uint64_t w = 0;
-        for (int b = 7; b >= 0; b--) w = w << 8 | s[i + (size_t)b];
+        for (int b = 7; b >= 0; b--)
+            w = w << 8 | s[i + (size_t)b];
         w *= m;
         w ^= w >> 47;
         w *= m;
@@ -414,7 +430,8 @@ static uint64_t ref_kiln64(const uint8_t *s, size_t len) {
     }
     if (len % 8) {
         uint64_t w = 0;
-        for (size_t b = len % 8; b-- > 0;) w = w << 8 | s[i + b];
+        for (size_t b = len % 8; b-- > 0;)
+            w = w << 8 | s[i + b];
         h ^= w;
         h *= m;
     }
@@ -432,7 +449,8 @@ static void test_key(void) {
     size_t n = 1000;
     uint8_t *buf = malloc(n);
     kiln_rng r = kiln_rng_seed(3);
-    for (size_t i = 0; i < n; i++) buf[i] = (uint8_t)kiln_rng_next(&r);
+    for (size_t i = 0; i < n; i++)
+        buf[i] = (uint8_t)kiln_rng_next(&r);
     for (size_t len = 0; len < 40; len++) {
         kiln_key k;
         kiln_key_init(&k);
@@ -456,8 +474,10 @@ static void test_key(void) {
     uint8_t exp[64];
     memcpy(exp, "ab\0", 3);
     int64_t v = -2;
-    for (int b = 0; b < 8; b++) exp[3 + b] = (uint8_t)((uint64_t)v >> (8 * b));
-    for (int b = 0; b < 8; b++) exp[11 + b] = (uint8_t)(3ull >> (8 * b));
+    for (int b = 0; b < 8; b++)
+        exp[3 + b] = (uint8_t)((uint64_t)v >> (8 * b));
+    for (int b = 0; b < 8; b++)
+        exp[11 + b] = (uint8_t)(3ull >> (8 * b));
     memcpy(exp + 19, "xyz", 3);
     kiln_key k;
     kiln_key_init(&k);
@@ -587,8 +607,9 @@ static void test_table_round_trip(void) {
     size_t len;
     KT_OK(kiln_calib_table_format(&info, names, T, 2, &text, &len));
     KT_CHECK(strstr(text, " percentile=99.99 ") && strstr(text, "preprocess=none\n"), "%s", text);
-    KT_CHECK(strncmp(text, "#kiln-calib-table v1 kiln=" KILN_VERSION_STRING
-                           " key=0123456789abcdef algo=percentile",
+    KT_CHECK(strncmp(text,
+                     "#kiln-calib-table v1 kiln=" KILN_VERSION_STRING
+                     " key=0123456789abcdef algo=percentile",
                      60) == 0,
              "header %s", text);
     KT_OK(kiln_calib_table_parse(text, len, "mem", &t));
@@ -607,8 +628,9 @@ static void test_table_write_rejects(void) {
         size_t len;
         kiln_status s = kiln_calib_table_format(&info, names, T, 2, &text, &len);
         KT_CHECK(s == KILN_ERR_INVALID_ARGUMENT, "name #%zu rejected", i);
-        if (bad[i][0]) KT_CHECK(strstr(kiln_last_error(), "tensor '"), "names the tensor: %s",
-                                kiln_last_error());
+        if (bad[i][0])
+            KT_CHECK(strstr(kiln_last_error(), "tensor '"), "names the tensor: %s",
+                     kiln_last_error());
         free(text);
     }
     const char *dup[2] = {"x", "x"};
@@ -665,8 +687,8 @@ static void test_trt_tables(void) {
                      "data T = float(0x3c008912) * 127 = 0.99634: %g", (double)T);
         }
         int no_key = 0;
-        KT_OK(kiln_calib_table_check(t, "0123456789abcdef", 4, (int64_t[]){1, 3, 224, 224},
-                                     &no_key));
+        KT_OK(
+            kiln_calib_table_check(t, "0123456789abcdef", 4, (int64_t[]){1, 3, 224, 224}, &no_key));
         KT_CHECK(no_key == 1, "TRT table: no key -> caller warns");
         kiln_calib_table_destroy(t);
     }
@@ -726,8 +748,7 @@ static void test_table_malformed(void) {
         {"TRT-7202-EntropyCalibration2\ndata: 00000000\n", 0, 2, "zero"},
         {"TRT-7202-EntropyCalibration2\ndata: 80000000\n", 0, 2, "zero"},
         {"TRT-7202-EntropyCalibration2\n: 3f800000\n", 0, 2, "empty tensor name"},
-        {"TRT-7202-EntropyCalibration2\na: 3f800000\nb: 3f800000\na: 3f800000\n", 0, 4,
-         "line 2"},
+        {"TRT-7202-EntropyCalibration2\na: 3f800000\nb: 3f800000\na: 3f800000\n", 0, 4, "line 2"},
         {"TRT-7202-EntropyCalibration2\na: 3f800000\n\x01\x02garbage: 3f800000\n", 0, 3,
          "control byte"},
         {"TRT-7202-EntropyCalibration2\na: 3f800000\nb\0c: 3f800000\n", 55, 3, "control byte"},
@@ -741,8 +762,7 @@ static void test_table_malformed(void) {
          "unknown algo"},
         {"#kiln-calib-table v1 key=0123456789abcdef algo=mse samples=-1 shape=1\n", 0, 1,
          "samples"},
-        {"#kiln-calib-table v1 key=0123456789abcdef algo=mse samples=1 shape=1x0\n", 0, 1,
-         "shape"},
+        {"#kiln-calib-table v1 key=0123456789abcdef algo=mse samples=1 shape=1x0\n", 0, 1, "shape"},
         {"#kiln-calib-table v1 key=0123456789abcdef algo=mse samples=1 shape=1 shape=2\n", 0, 1,
          "twice"},
         {"#kiln-calib-table v1 key=0123456789abcdef algo=mse samples=1 shape=1 junk\n", 0, 1,

@@ -2,7 +2,7 @@
  * test_image_preprocess.c — preprocessing and inputs (src/image/preprocess.c,
  * input.c):
  *  - the recipe: defaults, descriptor string, validation, resized sizes
- *    (torchvision truncation and ties-to-even rounding, hand-computed);
+ *    (torchvision truncation, PaddleClas ties-to-even rounding, by hand);
  *  - kiln's tensor against an independent double-precision reference that
  *    computes each output value directly from the source pixels with the
  *    bilinear formula: max abs error <= 1e-5 (fixture photos, odd synthetic
@@ -38,12 +38,12 @@ static void write_file(const char *path, const void *data, size_t n) {
 
 static void test_recipe(void) {
     kiln_preprocess p = kiln_preprocess_default();
-    KT_CHECK(p.resize_short == 256 && p.crop == 224 && p.round == KILN_RESIZE_ROUND_TRUNC,
+    KT_CHECK(p.resize_short == 256 && p.crop == 224 && p.sizes == KILN_SIZES_TORCHVISION,
              "default sizes");
     KT_CHECK(kiln_preprocess_numel(&p) == 3 * 224 * 224, "numel");
     char d[160];
     KT_OK(kiln_preprocess_describe(&p, d, sizeof d));
-    KT_CHECK(strcmp(d, "resize_short=256,round=trunc,bilinear,crop=224,rgb,"
+    KT_CHECK(strcmp(d, "resize_short=256,sizes=torchvision,bilinear,crop=224,rgb,"
                        "mean=0.485/0.456/0.406,std=0.229/0.224/0.225") == 0,
              "descriptor: %s", d);
     KT_CHECK(kiln_preprocess_describe(&p, d, 20) != KILN_OK, "short buffer accepted");
@@ -69,7 +69,7 @@ static void test_recipe(void) {
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         for (int r = 0; r < 2; r++) {
             q = p;
-            q.round = r ? KILN_RESIZE_ROUND_NEAREST : KILN_RESIZE_ROUND_TRUNC;
+            q.sizes = r ? KILN_SIZES_PADDLECLAS : KILN_SIZES_TORCHVISION;
             int64_t w = 0, h = 0;
             kiln_status s = kiln_preprocess_resized_size(&q, cases[i][0], cases[i][1], &w, &h);
             if (cases[i][0] == 2000) { /* longer than KILN_IMAGE_MAX_SIDE is still computed */
@@ -78,24 +78,28 @@ static void test_recipe(void) {
             }
             KT_CHECK(s == KILN_OK && w == cases[i][2 + 2 * r] && h == cases[i][3 + 2 * r],
                      "%lldx%lld %s -> %lldx%lld", (long long)cases[i][0], (long long)cases[i][1],
-                     r ? "nearest" : "trunc", (long long)w, (long long)h);
+                     r ? "paddleclas" : "torchvision", (long long)w, (long long)h);
         }
     }
 }
 
 /* ---- independent reference -------------------------------------------------- */
 
-/* Python/torchvision semantics written directly: int(R * long / short) or
- * round(...), crop offset round((H - C) / 2.0) (ties to even), each output
- * value as the 4-tap bilinear sum straight from the source. */
+/* Python semantics written directly. torchvision: int(R * long / short),
+ * crop offset round((H - C) / 2.0) (ties to even); PaddleClas:
+ * round(R * long / short), crop offset (H - C) // 2. Each output value is the
+ * 4-tap bilinear sum straight from the source. */
 static double *reference(const kiln_image *img, const kiln_preprocess *p) {
     int64_t w = img->width, h = img->height, R = p->resize_short, C = p->crop;
     int64_t sh = w <= h ? w : h, lg = w <= h ? h : w;
     double q = (double)R * (double)lg / (double)sh;
-    int64_t nl = p->round == KILN_RESIZE_ROUND_NEAREST ? (int64_t)nearbyint(q) : (int64_t)q;
+    int pc = p->sizes == KILN_SIZES_PADDLECLAS;
+    int64_t nl = pc ? (int64_t)nearbyint(q) : (int64_t)q;
     int64_t rw = w <= h ? R : nl, rh = w <= h ? nl : R;
-    int64_t top = (int64_t)nearbyint((double)(rh - C) / 2.0);
-    int64_t left = (int64_t)nearbyint((double)(rw - C) / 2.0);
+    int64_t top =
+        pc ? (int64_t)floor((double)(rh - C) / 2.0) : (int64_t)nearbyint((double)(rh - C) / 2.0);
+    int64_t left =
+        pc ? (int64_t)floor((double)(rw - C) / 2.0) : (int64_t)nearbyint((double)(rw - C) / 2.0);
     double *out = malloc(sizeof(double) * 3 * (size_t)(C * C));
     for (int64_t i = 0; i < C; i++) {
         double sy = ((double)(top + i) + 0.5) * (double)h / (double)rh - 0.5;
@@ -177,7 +181,9 @@ static void test_reference(char **paths, size_t np) {
         snprintf(what, sizeof what, "synthetic %zu", i);
         check_against_reference(what, &img, &p);
         kiln_preprocess q = p;
-        q.resize_short = 320, q.crop = 288, q.round = KILN_RESIZE_ROUND_NEAREST;
+        q.sizes = KILN_SIZES_PADDLECLAS;
+        check_against_reference(what, &img, &q);
+        q.resize_short = 320, q.crop = 288, q.sizes = KILN_SIZES_PADDLECLAS;
         q.mean[0] = 0.5f, q.std[2] = 0.5f;
         check_against_reference(what, &img, &q);
         kiln_image_free(&img);

@@ -175,6 +175,11 @@ typedef struct kiln_build_options {
     int64_t max_batch; /* largest batch run() will see; >= 1 */
     int threads;       /* 0 = all cores */
     int optimize;      /* 1 (default): run the graph passes (fusions); 0: as loaded */
+    /* INT8: the calibration table to read (kiln calibrate writes it). NULL:
+     * <cache_dir or the model's directory>/_opt_cache/trt_calib_<model key>.
+     * A missing table is an error that says how to make one. */
+    const char *calibration_table;
+    const char *cache_dir; /* NULL: the directory of the model file */
     kiln_logger logger;
 } kiln_build_options;
 
@@ -186,6 +191,10 @@ typedef struct kiln_engine kiln_engine;
 KILN_API kiln_status kiln_engine_build(const kiln_model *m, const kiln_build_options *opts,
                                        kiln_engine **out);
 KILN_API void kiln_engine_destroy(kiln_engine *e);
+
+/* INT8 coverage of an engine: nodes running INT8 and nodes whose op has an
+ * INT8 form ("INT8 layers: n/m"). Both 0 for an FP32 engine. */
+KILN_API void kiln_engine_int8_layers(const kiln_engine *e, int *n_int8, int *n_candidates);
 
 /* Name of the backend actually chosen ("ref"...). */
 KILN_API const char *kiln_engine_backend(const kiln_engine *e);
@@ -199,6 +208,65 @@ KILN_API kiln_status kiln_engine_run(kiln_engine *e);
  * destroy. dims receives the shape. */
 KILN_API kiln_status kiln_engine_get_output(kiln_engine *e, int i, const float **data,
                                             int64_t dims[KILN_MAX_RANK], int *rank);
+
+/* ---- images ----------------------------------------------------------- */
+
+/* Decodes a JPEG/PNG file (or reads a raw .bin float32 tensor) and applies
+ * the ResNet50 preprocessing of docs/IMAGES.md (shorter side to 256 scaled
+ * by crop/224, bilinear, center crop, RGB, ImageNet mean/std) into
+ * dst[3*crop*crop], NCHW. The same code feeds calibration and inference. */
+KILN_API kiln_status kiln_image_to_tensor(const char *path, int64_t crop, float *dst);
+
+/* The preprocessing descriptor recorded in calibration tables (<= 127 chars). */
+KILN_API kiln_status kiln_image_preprocess_describe(int64_t crop, char *buf, size_t n);
+
+/* Image files (.jpg .jpeg .png .bin) of a directory, or the paths listed in
+ * a text file (one per line), sorted for directories. Caller frees with
+ * kiln_image_paths_free. An empty result is an error naming the directory. */
+KILN_API kiln_status kiln_image_paths(const char *dir_or_list, char ***paths, size_t *n);
+KILN_API void kiln_image_paths_free(char **paths, size_t n);
+
+/* ---- INT8 calibration ------------------------------------------------- */
+
+/* A calibrator runs the model in FP32 over calibration batches, keeps a
+ * histogram of |x| for every tensor an INT8 layer would read or write, and
+ * writes the calibration table (docs/CALIBRATION.md). Not thread-safe. */
+typedef struct kiln_calibrator kiln_calibrator;
+
+typedef struct kiln_calibrate_options {
+    const char *algo;        /* "entropy" (default), "percentile", "minmax", "mse" */
+    double percentile;       /* for "percentile": default 99.99 */
+    int64_t max_batch;       /* largest batch passed to kiln_calibrator_add (default 1) */
+    kiln_backend_kind backend;
+    int threads;
+    const char *preprocess;  /* recorded in the table header; NULL = "none" */
+    const char *cache_dir;   /* NULL: the model file's directory */
+    kiln_logger logger;
+} kiln_calibrate_options;
+
+KILN_API kiln_calibrate_options kiln_calibrate_options_default(void);
+
+/* `m` must outlive the calibrator. */
+KILN_API kiln_status kiln_calibrator_create(const kiln_model *m, const kiln_calibrate_options *o,
+                                            kiln_calibrator **out);
+/* Runs one FP32 batch (dims[0] <= max_batch) and updates the histograms. */
+KILN_API kiln_status kiln_calibrator_add(kiln_calibrator *c, const float *x, const int64_t *dims,
+                                         int rank);
+/* The FP32 engine the calibrator runs (borrowed): its outputs after the last
+ * add are ordinary FP32 results. */
+KILN_API kiln_engine *kiln_calibrator_engine(kiln_calibrator *c);
+/* Samples (images) seen so far. */
+KILN_API int64_t kiln_calibrator_samples(const kiln_calibrator *c);
+/* Computes the thresholds and writes the table atomically to `path`, or to
+ * the default path (NULL). The absolute path written goes to written[n].
+ * Fails, writing nothing, if no samples were added. */
+KILN_API kiln_status kiln_calibrator_write(kiln_calibrator *c, const char *path, char *written,
+                                           size_t n);
+KILN_API void kiln_calibrator_destroy(kiln_calibrator *c);
+
+/* The default table path of a model (<dir>/_opt_cache/trt_calib_<key>). */
+KILN_API kiln_status kiln_model_calibration_table_path(const kiln_model *m, const char *cache_dir,
+                                                       char *buf, size_t n);
 
 #ifdef __cplusplus
 }

@@ -11,6 +11,7 @@ packages=(
   clang libclang-rt-14-dev               # libFuzzer + sanitizer runtimes
   libdnnl-dev                            # oneDNN (CPU backend)
   libjpeg62-turbo-dev libpng-dev         # image decoding
+  libjpeg-turbo-progs netpbm             # djpeg / pngtopnm: independent decoders for tests
   libonnx-testdata                       # ONNX's own backend node tests
   nodejs npm                             # ONNX Runtime test oracle (npm onnxruntime-node)
 )

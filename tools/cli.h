@@ -22,6 +22,7 @@ int kiln_cmd_run(int argc, char **argv);
 int kiln_cmd_inspect(int argc, char **argv);
 int kiln_cmd_model(int argc, char **argv);
 int kiln_cmd_bench(int argc, char **argv);
+int kiln_cmd_calibrate(int argc, char **argv);
 
 /* A parsed command line: flags (--k=v or --k v-less booleans) and positionals. */
 enum { KILN_CLI_MAX_ARGS = 64 };
@@ -51,6 +52,9 @@ int kiln_cli_model_options(kiln_cli *c, const char *tool, kiln_load_options *o);
 
 /* Parses "1x3x224x224" into dims/rank. Returns 0 or 2 (message printed). */
 int kiln_cli_parse_shape(const char *flag, const char *s, int64_t dims[KILN_MAX_RANK], int *rank);
+
+/* "fp32" | "int8" (case-insensitive) into *out. Returns 0 or 2 (message printed). */
+int kiln_cli_parse_precision(const char *s, kiln_precision *out);
 
 /* Prints "kiln <tool>: <status>: <last error>" to stderr and returns 1. */
 int kiln_cli_fail(const char *tool, kiln_status s);

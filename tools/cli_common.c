@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cli.h"
 
@@ -146,4 +147,17 @@ int kiln_cli_parse_shape(const char *flag, const char *s, int64_t dims[KILN_MAX_
 int kiln_cli_fail(const char *tool, kiln_status s) {
     fprintf(stderr, "%s: %s: %s\n", tool, kiln_status_string(s), kiln_last_error());
     return 1;
+}
+
+int kiln_cli_parse_precision(const char *s, kiln_precision *out) {
+    if (!strcasecmp(s, "fp32") || !strcasecmp(s, "float32")) {
+        *out = KILN_PRECISION_FP32;
+        return 0;
+    }
+    if (!strcasecmp(s, "int8")) {
+        *out = KILN_PRECISION_INT8;
+        return 0;
+    }
+    fprintf(stderr, "kiln: --precision=%s: expected fp32 or int8\n", s);
+    return 2;
 }

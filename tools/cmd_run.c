@@ -22,6 +22,9 @@ static void usage(void) {
            "  --outputs=A,B         also output these tensors (any name from kiln inspect)\n"
            "  --save_outputs=DIR    write DIR/<name>.bin + DIR/<name>.shape per output\n"
            "  --print=N             values printed per output (default 20)\n"
+           "  --image=FILE          a JPEG/PNG through the ResNet50 preprocessing\n"
+           "  --precision=fp32|int8 (int8 reads the calibration table)\n"
+           "  --calib_table=FILE    the table (default <model dir>/_opt_cache/trt_calib_<key>)\n"
            "  --backend=auto|ref|cpu|cuda   (default auto)\n"
            "  --threads=N           CPU threads (default: all cores)\n");
 }
@@ -93,6 +96,7 @@ static int add_outputs(kiln_model *m, const char *list) {
 }
 
 int kiln_cmd_run(int argc, char **argv) {
+    const char *bo_table;
     kiln_cli c;
     if (kiln_cli_parse(&c, argc, argv, 1)) return 2;
     bool help;
@@ -108,6 +112,9 @@ int kiln_cmd_run(int argc, char **argv) {
     const char *outputs = kiln_cli_get(&c, "outputs");
     const char *save = kiln_cli_get(&c, "save_outputs");
     const char *backend = kiln_cli_get(&c, "backend");
+    const char *image = kiln_cli_get(&c, "image");
+    const char *precision = kiln_cli_get(&c, "precision");
+    bo_table = kiln_cli_get(&c, "calib_table");
     int64_t batch = 1, print_n = 20, threads = 0;
     if (kiln_cli_get_int(&c, "batch_size", 1, 1 << 16, &batch) ||
         kiln_cli_get_int(&c, "print", 0, 1ll << 40, &print_n) ||
@@ -117,6 +124,12 @@ int kiln_cmd_run(int argc, char **argv) {
 
     kiln_build_options bo = kiln_build_options_default();
     bo.threads = (int)threads;
+    bo.calibration_table = bo_table;
+    if (precision && kiln_cli_parse_precision(precision, &bo.precision)) return 2;
+    if (input && image) {
+        fprintf(stderr, "kiln run: give --input or --image, not both\n");
+        return 2;
+    }
     if (backend && kiln_backend_from_name(backend, &bo.backend) != KILN_OK)
         return kiln_cli_fail("kiln run", KILN_ERR_INVALID_ARGUMENT);
 
@@ -157,6 +170,16 @@ int kiln_cmd_run(int argc, char **argv) {
     }
     if (input) {
         if ((rc = read_input(input, n, x))) goto done;
+    } else if (image) {
+        if (rank != 4 || dims[0] != 1) {
+            fprintf(stderr, "kiln run: --image needs a [1,3,S,S] input\n");
+            rc = 2;
+            goto done;
+        }
+        if ((s = kiln_image_to_tensor(image, dims[2], x)) != KILN_OK) {
+            rc = kiln_cli_fail("kiln run", s);
+            goto done;
+        }
     } else {
         for (size_t i = 0; i < n; i++) x[i] = 1.0f;
     }
@@ -179,6 +202,11 @@ int kiln_cmd_run(int argc, char **argv) {
             goto done;
         }
         print_output(kiln_model_output_name(m, i), y, od, orank, print_n);
+        if (i == 0 && bo.precision == KILN_PRECISION_INT8) {
+            int n8, nc;
+            kiln_engine_int8_layers(e, &n8, &nc);
+            printf("INT8 layers: %d/%d\n", n8, nc);
+        }
         if (save && (rc = save_output(save, kiln_model_output_name(m, i), y, od, orank)))
             goto done;
     }

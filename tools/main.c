@@ -16,6 +16,7 @@ static const command commands[] = {
     {"run", kiln_cmd_run, "run a model on an input and print/save outputs"},
     {"inspect", kiln_cmd_inspect, "print the graph: ops, attributes, shapes, parameters"},
     {"model", kiln_cmd_model, "convert, fill, generate or export models"},
+    {"calibrate", kiln_cmd_calibrate, "INT8 calibration: run images in FP32, write the table"},
     {"bench", kiln_cmd_bench, "time an engine, trtexec style (latency percentiles, throughput)"},
 };
 

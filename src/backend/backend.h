@@ -22,6 +22,9 @@ typedef struct kiln_backend_options {
 
 typedef struct kiln_backend {
     const char *name;
+    /* 1 if nodes marked INT8 by the precision pass run with INT8 arithmetic
+     * (docs/INT8.md); a backend without it never gets INT8 nodes. */
+    int supports_int8;
     /* NULL if the node is supported, else a static reason. */
     const char *(*unsupported_reason)(const kiln_graph *g, int32_t node);
     /* g's shapes are concrete (dims[0] = built batch); g outlives exec. */

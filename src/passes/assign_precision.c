@@ -21,7 +21,9 @@
 #include "core/log.h"
 #include "passes/passes.h"
 
-static bool int8_op(const kiln_graph *g, const kiln_node *n, const char **why) {
+bool kiln_int8_capable(const kiln_graph *g, const kiln_node *n, const char **why) {
+    const char *ignored;
+    if (!why) why = &ignored;
     switch (n->op) {
     case KILN_OP_CONV: return true;
     case KILN_OP_MAX_POOL:
@@ -101,7 +103,7 @@ kiln_status kiln_pass_assign_precision(kiln_graph *g, kiln_threshold_fn lookup, 
         const char *why = NULL;
         n->precision = KILN_PRECISION_FP32;
         n->precision_reason = NULL;
-        if (!int8_op(g, n, &why)) {
+        if (!kiln_int8_capable(g, n, &why)) {
             n->precision_reason = why;
             continue;
         }

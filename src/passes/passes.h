@@ -34,6 +34,11 @@ kiln_status kiln_passes_run(kiln_graph *g, const kiln_logger *logger, kiln_pass_
 /* Threshold T of the activation named `name`, or 0 if it has none. */
 typedef float (*kiln_threshold_fn)(void *user, const char *name);
 
+/* True if node n's op has an INT8 form in this graph (conv, gemm with
+ * constant 2-D weights, max/avg/global-avg pool, add of two activations);
+ * otherwise *why (if why) gets a static reason. */
+bool kiln_int8_capable(const kiln_graph *g, const kiln_node *n, const char **why);
+
 /* Precision (assign_precision.c): sets value thresholds from `lookup`, then
  * marks each node INT8 or FP32 (with a reason) and computes per-channel
  * weight thresholds of INT8 convs/gemms. Counts INT8 nodes among the nodes

@@ -10,7 +10,6 @@
  *
  * Non-goals: 1-D/3-D convolution, INT8.
  */
-#include <stdlib.h>
 #include <string.h>
 
 #include "backend/cpu/cpu.h"
@@ -51,9 +50,6 @@ kiln_status cpu_build_conv(cpu_exec *e, cpu_plan *p, int32_t node) {
     dnnl_memory_desc_t src_any, w_any, w_user, b_md, dst_any;
     KILN_TRY(cpu_md_any(4, xd, &src_any));
     KILN_TRY(cpu_md_any(4, yd, &dst_any));
-    { const char *ev = getenv("KILN_CPU_TAG"); int minc = getenv("KILN_CPU_MINC") ? atoi(getenv("KILN_CPU_MINC")) : 0;
-      if (ev && xd[1] >= minc && (yd[2] <= (getenv("KILN_CPU_MAXH") ? atoi(getenv("KILN_CPU_MAXH")) : 1000))) { dnnl_format_tag_t t = atoi(ev) == 16 ? dnnl_aBcd16b : dnnl_acdb;
-        dnnl_dims_t X = {xd[0], xd[1], xd[2], xd[3]}, Y = {yd[0], yd[1], yd[2], yd[3]}; dnnl_memory_desc_init_by_tag(&src_any, 4, X, dnnl_f32, t); dnnl_memory_desc_init_by_tag(&dst_any, 4, Y, dnnl_f32, t); } }
     KILN_TRY(G > 1 ? cpu_md_any(5, w5, &w_any) : cpu_md_any(4, wdims, &w_any));
     KILN_TRY(G > 1 ? cpu_md_plain(5, w5, &w_user) : cpu_md_plain(4, wdims, &w_user));
     KILN_TRY(cpu_md_plain(1, &M, &b_md));

@@ -358,6 +358,7 @@ static kiln_status ref_read_value(void *exec, int32_t id, float *dst, size_t n) 
 
 const kiln_backend kiln_backend_ref = {
     .name = "ref",
+    .supports_int8 = 1,
     .unsupported_reason = ref_unsupported_reason,
     .create = ref_create,
     .run = ref_run,

@@ -5,6 +5,7 @@
  *
  * Non-goals: logic of its own beyond argument checks and staging buffers.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,9 +30,18 @@ typedef struct staged_input {
     int filled;
 } staged_input;
 
+/* INT8 with use_calib_mode (Paddle-TRT's rule): a table beside the model ->
+ * INT8 from it; none -> every run is an FP32 calibration batch and the table
+ * is written when the predictor is destroyed. */
+typedef enum { MODE_PLAIN = 0, MODE_INT8_TABLE, MODE_CALIBRATE } predictor_mode;
+
 struct PD_Predictor {
     kiln_model *model;
-    kiln_engine *engine;
+    kiln_engine *engine;     /* MODE_PLAIN / MODE_INT8_TABLE */
+    kiln_calibrator *cal;    /* MODE_CALIBRATE (created on the first run) */
+    predictor_mode mode;
+    char table_path[4096];
+    char *cache_dir;
     kiln_build_options build;
     kiln_logger logger;
     staged_input *inputs;
@@ -138,6 +148,37 @@ void PD_ConfigEnableMemoryOptim(PD_Config *c, PD_Bool x) {
 }
 void PD_ConfigDisableGlogInfo(PD_Config *c) { (void)c; }
 
+static kiln_status choose_mode(PD_Predictor *p, const PD_Config *c) {
+    if (!c->trt_enabled || c->precision != PD_PRECISION_INT8) return KILN_OK;
+    if (!c->use_calib_mode) {
+        /* Scales must come from the model itself (quantization-aware training). */
+        kiln_log(&p->logger, KILN_LOG_WARNING,
+                 "INT8 without calibration (use_calib_mode=false) needs a quantized model; this "
+                 "Kiln reads model scales in a later version: running FP32");
+        p->build.precision = KILN_PRECISION_FP32;
+        return KILN_OK;
+    }
+    KILN_TRY(kiln_model_calibration_table_path(p->model, p->cache_dir, p->table_path,
+                                               sizeof p->table_path));
+    char *abs = realpath(p->table_path, NULL);
+    if (abs) {
+        snprintf(p->table_path, sizeof p->table_path, "%s", abs);
+        free(abs);
+        p->mode = MODE_INT8_TABLE;
+        p->build.calibration_table = p->table_path;
+        kiln_log(&p->logger, KILN_LOG_WARNING,
+                 "INT8: loading calibration table %s; running INT8", p->table_path);
+    } else {
+        p->mode = MODE_CALIBRATE;
+        p->build.precision = KILN_PRECISION_FP32;
+        kiln_log(&p->logger, KILN_LOG_WARNING,
+                 "INT8: no calibration table at %s: this process calibrates (every run is an FP32 "
+                 "calibration batch); the table is written when the predictor is destroyed",
+                 p->table_path);
+    }
+    return KILN_OK;
+}
+
 static kiln_status predictor_init(PD_Predictor *p, const PD_Config *c) {
     p->logger = kiln_logger_default();
     if (c->precision < PD_PRECISION_FLOAT32 || c->precision > PD_PRECISION_HALF)
@@ -177,7 +218,10 @@ static kiln_status predictor_init(PD_Predictor *p, const PD_Config *c) {
     p->n_inputs = kiln_model_num_inputs(p->model);
     p->inputs = calloc((size_t)p->n_inputs + 1, sizeof *p->inputs);
     if (!p->inputs) return kiln_error(KILN_ERR_NO_MEMORY, "out of memory");
-    return KILN_OK;
+    if (c->optim_cache_dir && !(p->cache_dir = strdup(c->optim_cache_dir)))
+        return kiln_error(KILN_ERR_NO_MEMORY, "out of memory");
+    p->build.cache_dir = p->cache_dir;
+    return choose_mode(p, c);
 }
 
 PD_Predictor *PD_PredictorCreate(PD_Config *c) {
@@ -199,6 +243,22 @@ PD_Predictor *PD_PredictorCreate(PD_Config *c) {
 
 void PD_PredictorDestroy(PD_Predictor *p) {
     if (!p) return;
+    if (p->mode == MODE_CALIBRATE && p->cal) {
+        char written[4096];
+        if (kiln_calibrator_write(p->cal, p->table_path, written, sizeof written) == KILN_OK)
+            kiln_log(&p->logger, KILN_LOG_WARNING,
+                     "INT8 calibration table written: %s (%lld samples); the next run with "
+                     "use_calib_mode=true loads it and runs INT8",
+                     written, (long long)kiln_calibrator_samples(p->cal));
+        else
+            kiln_log(&p->logger, KILN_LOG_ERROR, "INT8 calibration table NOT written: %s",
+                     kiln_last_error());
+    } else if (p->mode == MODE_CALIBRATE) {
+        kiln_log(&p->logger, KILN_LOG_ERROR,
+                 "INT8 calibration table NOT written: PD_PredictorRun was never called");
+    }
+    kiln_calibrator_destroy(p->cal);
+    free(p->cache_dir);
     kiln_engine_destroy(p->engine);
     kiln_model_destroy(p->model);
     for (int i = 0; i < p->n_inputs && p->inputs; i++) free(p->inputs[i].data);
@@ -266,6 +326,32 @@ PD_Tensor *PD_PredictorGetOutputHandle(PD_Predictor *p, const char *name) {
     return handle(p, name, 0);
 }
 
+/* The engine whose outputs the handles read. */
+static kiln_engine *current_engine(PD_Predictor *p) {
+    return p->mode == MODE_CALIBRATE ? kiln_calibrator_engine(p->cal) : p->engine;
+}
+
+static kiln_status ensure_calibrator(PD_Predictor *p, int64_t batch) {
+    if (p->cal) {
+        if (batch > p->build.max_batch)
+            return kiln_error(KILN_ERR_SHAPE,
+                              "the runtime batch size (%lld) is greater than the max batch size "
+                              "(%lld) of this calibration; set max_batch_size in "
+                              "PD_ConfigEnableTensorRtEngine",
+                              (long long)batch, (long long)p->build.max_batch);
+        return KILN_OK;
+    }
+    kiln_calibrate_options co = kiln_calibrate_options_default();
+    if (batch > p->build.max_batch) p->build.max_batch = batch;
+    co.max_batch = p->build.max_batch;
+    co.backend = p->build.backend;
+    co.threads = p->build.threads;
+    co.logger = p->logger;
+    co.cache_dir = p->cache_dir;
+    co.preprocess = "application-defined"; /* the caller prepared the inputs */
+    return kiln_calibrator_create(p->model, &co, &p->cal);
+}
+
 /* (Re)builds the engine when none exists or the batch outgrew it. */
 static kiln_status ensure_engine(PD_Predictor *p, int64_t batch) {
     if (p->engine && batch <= p->build.max_batch) return KILN_OK;
@@ -288,6 +374,11 @@ static kiln_status run(PD_Predictor *p) {
                               "input '%s' has no data: call PD_TensorReshape and "
                               "PD_TensorCopyFromCpuFloat before PD_PredictorRun",
                               kiln_model_input_name(p->model, i));
+    if (p->mode == MODE_CALIBRATE) {
+        KILN_TRY(ensure_calibrator(p, p->inputs[0].dims[0]));
+        return kiln_calibrator_add(p->cal, p->inputs[0].data, p->inputs[0].dims,
+                                   p->inputs[0].rank);
+    }
     KILN_TRY(ensure_engine(p, p->inputs[0].dims[0]));
     for (int i = 0; i < p->n_inputs; i++)
         KILN_TRY(kiln_engine_set_input(p->engine, i, p->inputs[i].data, p->inputs[i].dims,
@@ -371,9 +462,9 @@ static kiln_status output_of(PD_Tensor *t, const float **y, int64_t *dims, int *
         *y = in->data;
         return KILN_OK;
     }
-    if (!t->p->engine)
-        return kiln_error(KILN_ERR_INVALID_ARGUMENT, "no output yet: call PD_PredictorRun first");
-    return kiln_engine_get_output(t->p->engine, t->index, y, dims, rank);
+    kiln_engine *e = current_engine(t->p);
+    if (!e) return kiln_error(KILN_ERR_INVALID_ARGUMENT, "no output yet: call PD_PredictorRun first");
+    return kiln_engine_get_output(e, t->index, y, dims, rank);
 }
 
 void PD_TensorCopyToCpuFloat(PD_Tensor *t, float *data) {

@@ -2,7 +2,9 @@
  * canonicalize.c — removes nodes that compute nothing (identity, dropout in
  * inference, scale by 1 + 0) and folds a `scale` into the conv or gemm that
  * produces its input (W' = a*W, b' = a*b + c), as Paddle's dropout
- * (downgrade_in_infer) and output `scale` ops leave them.
+ * (downgrade_in_infer) and output `scale` ops leave them. A 2-D matmul with
+ * constant 2-D weights (Paddle `mul`/`matmul`, ONNX MatMul) becomes a gemm,
+ * so the bias and activation fusions and INT8 apply to it.
  *
  * Non-goals: constant folding of whole subgraphs.
  */
@@ -101,6 +103,11 @@ kiln_status kiln_pass_canonicalize(kiln_graph *g, kiln_pass_stats *st) {
     for (int32_t i = 0; i < g->n_nodes && s == KILN_OK; i++) {
         kiln_node *n = &g->nodes[i];
         if (n->n_inputs < 1 || n->n_outputs != 1) continue;
+        if (n->op == KILN_OP_MATMUL && n->n_inputs == 2 && g->values[n->inputs[0]].rank == 2 &&
+            g->values[n->inputs[1]].rank == 2 && kiln_const_f32(g, n->inputs[1])) {
+            n->op = KILN_OP_GEMM; /* same trans_a/trans_b/alpha meaning, no C */
+            n->attrs.beta = 1.0f;
+        }
         int32_t x = n->inputs[0], y = n->outputs[0];
         if (is_noop(n)) {
             const kiln_value *xv = &g->values[x];

@@ -157,6 +157,10 @@ static void test_conv_variants(void) {
         {"conv 7x7 s2 p3 (resnet stem)", 1, 3, 33, 31, 16, 7, 2, 3, 1, 1, KILN_PAD_EXPLICIT, true,
          KILN_ACT_RELU},
         {"conv 1x1 64->33", 2, 64, 9, 9, 33, 1, 1, 0, 1, 1, KILN_PAD_EXPLICIT, true, KILN_ACT_RELU},
+        {"conv 32->48 3x3 s1 p1 relu (winograd, nChw16c at batch 2)", 2, 32, 14, 13, 48, 3, 1, 1, 1,
+         1, KILN_PAD_EXPLICIT, true, KILN_ACT_RELU},
+        {"conv 17->33 3x3 s1 p1 (winograd candidate)", 2, 17, 9, 11, 33, 3, 1, 1, 1, 1,
+         KILN_PAD_EXPLICIT, false, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         kiln_graph *g = new_graph();
@@ -169,6 +173,7 @@ static void test_conv_variants(void) {
         a.clip_max = 0.25f; /* small, so the clip really bites */
         int32_t y = conv(g, x, cases[i].m, cases[i].k, &a, cases[i].bias, KILN_NO_VALUE);
         kiln_graph_add_output(g, y);
+        check(g, cases[i].what, 1, 0); /* the batch-1 plan: oneDNN's own layouts */
         done(g, cases[i].what, cases[i].n);
     }
     /* asymmetric pads */
@@ -183,7 +188,7 @@ static void test_conv_variants(void) {
 
 /* conv -> conv with the first output as residual of a later conv, in place and
  * not (the residual also being a graph output forbids in place). */
-static void test_residual(bool r_is_output, kiln_act act) {
+static void test_residual(bool r_is_output, kiln_act act, int64_t mid) {
     kiln_graph *g = new_graph();
     int64_t xd[4] = {2, 17, 10, 11};
     int32_t x = input(g, "x", 4, xd);
@@ -192,7 +197,7 @@ static void test_residual(bool r_is_output, kiln_act act) {
     a.act = KILN_ACT_RELU;
     kiln_attrs a1 = conv_attrs(1, 0, 1, 1);
     a1.act = KILN_ACT_RELU;
-    int32_t t = conv(g, r, 7, 1, &a1, true, KILN_NO_VALUE);
+    int32_t t = conv(g, r, mid, 1, &a1, true, KILN_NO_VALUE);
     kiln_attrs b = conv_attrs(1, 1, 1, 1);
     b.act = act;
     b.clip_min = -0.1f;
@@ -204,11 +209,12 @@ static void test_residual(bool r_is_output, kiln_act act) {
     kiln_graph_add_output(g, z);
     if (r_is_output) kiln_graph_add_output(g, r);
     char what[96];
-    snprintf(what, sizeof what, "conv + bias + residual + %s%s",
+    snprintf(what, sizeof what, "conv + bias + residual + %s%s, %lld mid channels",
              act == KILN_ACT_RELU   ? "relu"
              : act == KILN_ACT_CLIP ? "clip"
                                     : "none",
-             r_is_output ? " (residual is an output)" : "");
+             r_is_output ? " (residual is an output)" : "", (long long)mid);
+    check(g, what, 1, 0);
     done(g, what, 2);
 }
 
@@ -619,10 +625,12 @@ static void test_refusals(void) {
 
 int main(void) {
     test_conv_variants();
-    test_residual(false, KILN_ACT_RELU);
-    test_residual(false, KILN_ACT_CLIP);
-    test_residual(true, KILN_ACT_RELU);
-    test_residual(false, KILN_ACT_NONE);
+    test_residual(false, KILN_ACT_RELU, 7);
+    test_residual(false, KILN_ACT_CLIP, 7);
+    test_residual(true, KILN_ACT_RELU, 7);
+    test_residual(false, KILN_ACT_NONE, 7);
+    test_residual(false, KILN_ACT_RELU, 32); /* winograd + sum post-op, nChw16c at batch 2 */
+    test_residual(true, KILN_ACT_CLIP, 48);
     test_pools();
     test_gemm();
     test_matmul();

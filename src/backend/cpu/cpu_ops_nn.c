@@ -26,6 +26,19 @@ static bool residual_in_place(const cpu_exec *e, const cpu_plan *p, int32_t node
     return true;
 }
 
+/* Layout policy, measured on ResNet50 on 2 Zen 5 cores: at batch 1 oneDNN's
+ * own choice (nhwc brgconv) is fastest; from batch 2 on, nChw16c (its jit and
+ * winograd kernels) is, so convs with >= 16 input and output channels get
+ * aBcd16b there. 3x3 stride-1 convs try winograd first (2.25x fewer
+ * multiplies; ||diff||/||direct|| ~1e-6 on ResNet50) and fall back to direct
+ * when oneDNN has no winograd kernel for the shape or post-ops. A candidate
+ * that lands on a reference (scalar) kernel is skipped for the next one. */
+static kiln_status blocked_md(const int64_t *d, dnnl_memory_desc_t *md) {
+    dnnl_dims_t dims = {d[0], d[1], d[2], d[3]};
+    dnnl_status_t s = dnnl_memory_desc_init_by_tag(md, 4, dims, dnnl_f32, dnnl_aBcd16b);
+    return s == dnnl_success ? KILN_OK : cpu_dnnl_error(NULL, -1, "dnnl_memory_desc_init", s);
+}
+
 #define TRY_PRIM(pr, expr)                                                                         \
     do {                                                                                           \
         kiln_status try_s_ = (expr);                                                               \
@@ -47,9 +60,7 @@ kiln_status cpu_build_conv(cpu_exec *e, cpu_plan *p, int32_t node) {
     const int64_t *wdims = e->g->values[w].dims;
     int64_t G = a->group, M = wdims[0];
     int64_t w5[5] = {G, M / G, wdims[1], wdims[2], wdims[3]};
-    dnnl_memory_desc_t src_any, w_any, w_user, b_md, dst_any;
-    KILN_TRY(cpu_md_any(4, xd, &src_any));
-    KILN_TRY(cpu_md_any(4, yd, &dst_any));
+    dnnl_memory_desc_t w_any, w_user, b_md;
     KILN_TRY(G > 1 ? cpu_md_any(5, w5, &w_any) : cpu_md_any(4, wdims, &w_any));
     KILN_TRY(G > 1 ? cpu_md_plain(5, w5, &w_user) : cpu_md_plain(4, wdims, &w_user));
     KILN_TRY(cpu_md_plain(1, &M, &b_md));
@@ -62,17 +73,52 @@ kiln_status cpu_build_conv(cpu_exec *e, cpu_plan *p, int32_t node) {
         pr[i] = cpu_pad_end(xd[2 + i], yd[2 + i], wdims[2 + i], a->strides[i], a->dilations[i],
                             pl[i], end);
     }
-    dnnl_convolution_desc_t cd;
-    CPU_DN(e, node,
-           dnnl_dilated_convolution_forward_desc_init(
-               &cd, dnnl_forward_inference, dnnl_convolution_direct, &src_any, &w_any,
-               b != KILN_NO_VALUE ? &b_md : NULL, &dst_any, strides, dil, pl, pr));
     dnnl_primitive_attr_t attr;
     KILN_TRY(cpu_make_attr(e, node, a->act, a->clip_min, a->clip_max, r != KILN_NO_VALUE, &attr));
-    dnnl_primitive_desc_t pd;
-    kiln_status s = cpu_pd_create(e, node, &cd, attr, &pd);
+    /* Candidates, best first (see the layout policy above); the last one is
+     * plain oneDNN choice and reports its error. */
+    struct {
+        dnnl_alg_kind_t alg;
+        bool blocked;
+    } tries[3];
+    int nt = 0;
+    bool blocked = p->batch >= 2 && xd[1] >= 16 && M >= 16;
+    if (wdims[2] == 3 && wdims[3] == 3 && a->strides[0] == 1 && a->strides[1] == 1 &&
+        a->dilations[0] == 1 && a->dilations[1] == 1 && G == 1)
+        tries[nt].alg = dnnl_convolution_winograd, tries[nt++].blocked = blocked;
+    if (blocked) tries[nt].alg = dnnl_convolution_direct, tries[nt++].blocked = true;
+    tries[nt].alg = dnnl_convolution_direct, tries[nt++].blocked = false;
+    dnnl_primitive_desc_t pd = NULL;
+    for (int t = 0; t < nt && !pd; t++) {
+        bool last = t == nt - 1;
+        dnnl_memory_desc_t src_any, dst_any;
+        kiln_status s = tries[t].blocked ? blocked_md(xd, &src_any) : cpu_md_any(4, xd, &src_any);
+        if (s == KILN_OK)
+            s = tries[t].blocked ? blocked_md(yd, &dst_any) : cpu_md_any(4, yd, &dst_any);
+        if (s != KILN_OK) {
+            dnnl_primitive_attr_destroy(attr);
+            return s;
+        }
+        dnnl_convolution_desc_t cd;
+        dnnl_status_t ds = dnnl_dilated_convolution_forward_desc_init(
+            &cd, dnnl_forward_inference, tries[t].alg, &src_any, &w_any,
+            b != KILN_NO_VALUE ? &b_md : NULL, &dst_any, strides, dil, pl, pr);
+        if (ds == dnnl_success) ds = dnnl_primitive_desc_create(&pd, &cd, attr, e->eng, NULL);
+        if (ds != dnnl_success) {
+            pd = NULL;
+            if (!last) continue;
+            dnnl_primitive_attr_destroy(attr);
+            return cpu_dnnl_error(e, node, "creating the convolution primitive", ds);
+        }
+        const char *impl = NULL;
+        if (!last &&
+            dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success &&
+            impl && strncmp(impl, "ref", 3) == 0) { /* a reference kernel: try the next */
+            dnnl_primitive_desc_destroy(pd);
+            pd = NULL;
+        }
+    }
     dnnl_primitive_attr_destroy(attr);
-    KILN_TRY(s);
     dnnl_memory_desc_t src_md = cpu_pd_md(pd, dnnl_query_src_md, 0);
     dnnl_memory_desc_t w_md = cpu_pd_md(pd, dnnl_query_weights_md, 0);
     dnnl_memory_desc_t dst_md = cpu_pd_md(pd, dnnl_query_dst_md, 0);

@@ -21,7 +21,7 @@ models: build
 	@KILN=$(BUILD)/bin/kiln scripts/make-models.sh
 
 demo: models
-	$(BUILD)/bin/trt_fp32_test --model_file=models/ResNet50/model --params_file=models/ResNet50/params --batch_size=1
+	@BIN=$(BUILD)/bin scripts/demo.sh
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)

@@ -592,7 +592,7 @@ kiln_status kiln_paddle_program_parse(const uint8_t *data, size_t size, const ch
     static const uint8_t empty[1] = {0};
     *out = NULL;
     if (!data) data = empty; /* an empty (unmapped) file */
-    kiln_paddle_program *p;
+    kiln_paddle_program *p = NULL;
     KILN_TRY(kiln_paddle_program_create(&p));
     pctx c;
     c.prog = p;

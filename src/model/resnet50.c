@@ -59,7 +59,7 @@ static kiln_status conv_bn(builder *b, int32_t x, int64_t cin, int64_t *h, int64
                            int64_t stride, int64_t pad, double bn_gain, int relu, int32_t *y) {
     char name[160];
     int32_t wid, cid, bid;
-    float *p;
+    float *p = NULL;
     int64_t wd[4] = {cout, cin, k, k};
     snprintf(name, sizeof name, "%s_weights", convname);
     KILN_TRY(add_param(b, name, 4, wd, &wid, &p));

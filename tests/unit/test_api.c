@@ -123,7 +123,11 @@ int main(void) {
     KT_CHECK(kiln_engine_build(m, &bo, &e) == KILN_ERR_INVALID_ARGUMENT, "threads -1");
     bo.threads = 0;
     bo.precision = KILN_PRECISION_INT8;
-    KT_CHECK(kiln_engine_build(m, &bo, &e) == KILN_ERR_UNSUPPORTED, "INT8 not yet");
+    bo.calibration_table = "/nonexistent/trt_calib_x";
+    s = kiln_engine_build(m, &bo, &e);
+    KT_CHECK(s == KILN_ERR_NOT_FOUND && strstr(kiln_last_error(), "kiln calibrate"),
+             "INT8 without a table says how to make one: %s", kiln_last_error());
+    bo.calibration_table = NULL;
     bo.precision = KILN_PRECISION_FP32;
 
     /* intermediate outputs by name */

@@ -583,6 +583,45 @@ static void test_small_net(void) {
     kiln_graph_destroy(g);
 }
 
+/* MobileNetV1-style: depthwise 3x3 (s1, s2) + relu6, pointwise 1x1 + relu6,
+ * 7x7 average pool, flatten, fc, softmax; built at batch 4, run at 4, 3, 1. */
+static void test_mobilenet_block(void) {
+    kiln_graph *g = new_graph();
+    int64_t xd[4] = {4, 3, 30, 30};
+    int32_t x = input(g, "x", 4, xd);
+    kiln_attrs a = conv_attrs(2, 1, 1, 1);
+    a.act = KILN_ACT_CLIP;
+    a.clip_min = 0.0f;
+    a.clip_max = 6.0f;
+    x = conv(g, x, 32, 3, &a, true, KILN_NO_VALUE);
+    int64_t ch[3] = {32, 64, 64};
+    for (int i = 0; i < 2; i++) {
+        kiln_attrs dw = conv_attrs(i == 0 ? 1 : 2, 1, 1, ch[i]), pw = conv_attrs(1, 0, 1, 1);
+        dw.act = pw.act = KILN_ACT_CLIP;
+        dw.clip_min = pw.clip_min = 0.0f;
+        dw.clip_max = pw.clip_max = 6.0f;
+        x = conv(g, x, ch[i], 3, &dw, true, KILN_NO_VALUE);
+        x = conv(g, x, ch[i + 1], 1, &pw, true, KILN_NO_VALUE);
+    }
+    kiln_attrs pa = kiln_attrs_default(); /* [4,64,8,8] -> 7x7 avg pool, stride 1 */
+    pa.kernel[0] = pa.kernel[1] = 7;
+    x = op(g, KILN_OP_AVG_POOL, 1, &x, &pa);
+    kiln_attrs fa = kiln_attrs_default();
+    fa.axis = 1;
+    x = op(g, KILN_OP_FLATTEN, 1, &x, &fa);
+    int64_t wd[2] = {256, 10}, n = 10;
+    int32_t in[3] = {x, cst(g, "fc_w", 2, wd, -0.2f, 0.2f), cst(g, "fc_b", 1, &n, -0.1f, 0.1f)};
+    x = op(g, KILN_OP_GEMM, 3, in, NULL);
+    kiln_graph_add_output(g, op(g, KILN_OP_SOFTMAX, 1, &x, NULL));
+    int64_t batches[3] = {4, 3, 1};
+    for (int i = 0; i < 3; i++) {
+        char what[64];
+        snprintf(what, sizeof what, "mobilenet block, batch %lld of 4", (long long)batches[i]);
+        check(g, what, batches[i], 0);
+    }
+    kiln_graph_destroy(g);
+}
+
 static void test_refusals(void) {
     kiln_graph *g = new_graph();
     int64_t xd[2] = {2, 5};
@@ -636,6 +675,7 @@ int main(void) {
     test_matmul();
     test_elementwise();
     test_small_net();
+    test_mobilenet_block();
     test_refusals();
     return kt_finish("test_cpu_ops");
 }

@@ -7,7 +7,9 @@
  * memories bound once, or own-code kernels) over *storages* (byte ranges in
  * the one activation arena, or the dedicated plain buffers of graph inputs
  * and outputs). Layouts are oneDNN memory descriptors chosen per value per
- * plan; reorders are steps of their own.
+ * plan (oneDNN's choice at batch 1, nChw16c convs from batch 2: see
+ * cpu_ops_nn.c); reorders are steps of their own. A run at a batch without
+ * its own plan uses the next larger one (images are independent).
  *
  * Non-goals: INT8 (later), more than one stream, mixing with other backends.
  */

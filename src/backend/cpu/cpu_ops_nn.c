@@ -5,8 +5,9 @@
  * pooling (max/avg/global; ceil mode as extra end padding), gemm as inner
  * product (weights packed once) or matmul, and numpy matmul.
  *
- * Every primitive lets oneDNN choose its layouts (format_tag any); inputs in
- * another layout are reordered by cpu_input.
+ * Primitives let oneDNN choose their layouts (format_tag any; convs follow
+ * the layout policy below); inputs in another layout are reordered by
+ * cpu_input, weights are packed once at create.
  *
  * Non-goals: 1-D/3-D convolution, INT8.
  */

@@ -90,7 +90,7 @@ void cpu_prim_drop(cpu_prim *pr) {
 }
 
 kiln_status cpu_add_prim(cpu_plan *p, int32_t node, cpu_prim *pr, cpu_step **out) {
-    cpu_step *s;
+    cpu_step *s = NULL;
     kiln_status st = cpu_add_step(p, node, &s);
     if (st != KILN_OK) {
         cpu_prim_drop(pr);
@@ -240,7 +240,7 @@ kiln_status cpu_input(cpu_exec *e, cpu_plan *p, int32_t node, int32_t v,
                 "cpu backend: node '%s': '%s' read with other dims in a blocked layout",
                 e->g->nodes[node].name, val->name);
     }
-    int32_t tmp;
+    int32_t tmp = -1;
     KILN_TRY(cpu_new_storage(p, dnnl_memory_desc_get_size(&target), &tmp));
     KILN_TRY(cpu_add_reorder(e, p, node, sid, have, tmp, &target));
     out->storage = tmp;

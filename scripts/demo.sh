@@ -39,7 +39,8 @@ eval_dir=()
 
 echo "== 4. INT8 vs FP32 on images not used for calibration: kiln compare"
 outs=()
-if "$BIN/kiln" inspect $M | grep -q "res4f.add.output.5.tmp_0"; then
+"$BIN/kiln" inspect $M >"$work/graph.txt"
+if grep -q "res4f.add.output.5.tmp_0" "$work/graph.txt"; then
   outs=(--outputs=res4f.add.output.5.tmp_0) # end of stage 4: every weight before it is real
 fi
 if [ ${#cmp_args[@]} -eq 0 ]; then

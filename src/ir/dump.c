@@ -79,11 +79,20 @@ static void attrs_str(const kiln_node *nd, char *buf, size_t n) {
         break;
     default: break;
     }
+    if (a->act != KILN_ACT_NONE) {
+        size_t l = strlen(buf);
+        if (a->act == KILN_ACT_RELU)
+            snprintf(buf + l, n - l, "%sact=relu", l ? " " : "");
+        else
+            snprintf(buf + l, n - l, "%sact=clip(%g,%g)", l ? " " : "", a->clip_min, a->clip_max);
+    }
     if (a->out_threshold > 0) {
         size_t l = strlen(buf);
         snprintf(buf + l, n - l, "%sout_threshold=%g", l ? " " : "", a->out_threshold);
     }
 }
+
+static bool nd_int8(const kiln_node *n) { return n->precision == KILN_PRECISION_INT8; }
 
 void kiln_graph_dump(const kiln_graph *g, FILE *f, int show_params) {
     char buf[512], attrs[512];
@@ -108,9 +117,19 @@ void kiln_graph_dump(const kiln_graph *g, FILE *f, int show_params) {
     fprintf(f, "nodes: %d, tensors: %d, parameters: %lld tensors, %lld elements, %.2f MB\n",
             (int)g->n_nodes, (int)g->n_values, (long long)n_params, (long long)param_elems,
             (double)param_bytes / 1e6);
+    bool precision_known = false;
+    for (int32_t i = 0; i < g->n_nodes; i++)
+        precision_known |= nd_int8(&g->nodes[i]) || g->nodes[i].precision_reason != NULL;
     for (int32_t i = 0; i < g->n_nodes; i++) {
         const kiln_node *nd = &g->nodes[i];
-        fprintf(f, "%4d %-16s %s\n", (int)i, kiln_op_names[nd->op], nd->name);
+        if (precision_known)
+            fprintf(f, "%4d %-16s %-5s %s%s%s%s\n", (int)i, kiln_op_names[nd->op],
+                    nd_int8(nd) ? "INT8" : "FP32", nd->name,
+                    !nd_int8(nd) && nd->precision_reason ? "  (" : "",
+                    !nd_int8(nd) && nd->precision_reason ? nd->precision_reason : "",
+                    !nd_int8(nd) && nd->precision_reason ? ")" : "");
+        else
+            fprintf(f, "%4d %-16s %s\n", (int)i, kiln_op_names[nd->op], nd->name);
         for (int32_t k = 0; k < nd->n_inputs; k++) {
             value_str(g, nd->inputs[k], buf, sizeof buf);
             fprintf(f, "       in  %s\n", buf);

@@ -28,6 +28,7 @@ static void usage(void) {
            "  --outputs=A,B         also compare these tensors (e.g. a stage's output)\n"
            "  --per_layer           table of every layer both runs compute\n"
            "  --atol=X --rtol=Y     pass iff |b-a| <= atol + rtol*|a| everywhere (default 1e-2, 1e-1)\n"
+           "  --max_rel=R           and ||b-a||/||a|| <= R for every output (incl. --outputs)\n"
            "  --calib_table=FILE    INT8 table (default <model dir>/_opt_cache/trt_calib_<key>)\n"
            "  --threads=N\n");
 }
@@ -134,6 +135,8 @@ int kiln_cmd_compare(int argc, char **argv) {
     const char *data = kiln_cli_get(&c, "data"), *input = kiln_cli_get(&c, "input");
     const char *outputs = kiln_cli_get(&c, "outputs"), *table = kiln_cli_get(&c, "calib_table");
     const char *atol_s = kiln_cli_get(&c, "atol"), *rtol_s = kiln_cli_get(&c, "rtol");
+    const char *max_rel_s = kiln_cli_get(&c, "max_rel");
+    double max_rel = max_rel_s ? atof(max_rel_s) : INFINITY;
     int64_t samples = 0, threads = 0;
     if ((sa && parse_config("a", sa, &oa)) || (sb && parse_config("b", sb, &ob)) ||
         kiln_cli_get_int(&c, "samples", 1, 100000000, &samples) ||
@@ -239,9 +242,19 @@ int kiln_cmd_compare(int argc, char **argv) {
                                       : ea->graph->values[ea->graph->outputs[k]].name,
                     &st[k]);
         if (k < model_outputs) fails += st[k].violations;
+        if (k < n_out - n_layers) { /* model outputs and --outputs, not the per-layer rows */
+            double rel = st[k].sa > 0 ? sqrt(st[k].se / st[k].sa) : 0;
+            if (!(rel <= max_rel)) {
+                printf("  relative error %.3e of '%s' exceeds --max_rel=%g\n", rel,
+                       ea->graph->values[ea->graph->outputs[k]].name, max_rel);
+                fails++;
+            }
+        }
     }
-    printf("%s: atol %g, rtol %g (|b-a| <= atol + rtol*|a| on every element of the outputs)\n",
+    printf("%s: atol %g, rtol %g (|b-a| <= atol + rtol*|a| on every element of the outputs)",
            fails ? "FAIL" : "PASS", atol, rtol);
+    if (max_rel_s) printf(", max_rel %g", max_rel);
+    printf("\n");
     rc = fails ? 1 : 0;
 done:
     for (int i = 0; i < n_layers; i++) free(layers[i]);

@@ -27,8 +27,8 @@ static int parse_long(const char *name, const char *v, long lo, long hi, long *o
     errno = 0;
     long x = strtol(v, &end, 10);
     if (errno || end == v || *end || x < lo || x > hi) {
-        fprintf(stderr, "trt_fp32_test: --%s=%s: expected an integer in [%ld, %ld]\n", name, v,
-                lo, hi);
+        fprintf(stderr, "trt_fp32_test: --%s=%s: expected an integer in [%ld, %ld]\n", name, v, lo,
+                hi);
         return 2;
     }
     *out = x;
@@ -57,13 +57,18 @@ static int parse_flags(int argc, char **argv, flags *f) {
         size_t k = (size_t)(eq - a);
         const char *v = eq + 1;
         int rc = 0;
-        if (k == 12 && !strncmp(a, "--model_file", k)) f->model_file = v;
-        else if (k == 13 && !strncmp(a, "--params_file", k)) f->params_file = v;
-        else if (k == 11 && !strncmp(a, "--model_dir", k)) f->model_dir = v;
-        else if (k == 10 && !strncmp(a, "--run_mode", k)) f->run_mode = v;
+        if (k == 12 && !strncmp(a, "--model_file", k))
+            f->model_file = v;
+        else if (k == 13 && !strncmp(a, "--params_file", k))
+            f->params_file = v;
+        else if (k == 11 && !strncmp(a, "--model_dir", k))
+            f->model_dir = v;
+        else if (k == 10 && !strncmp(a, "--run_mode", k))
+            f->run_mode = v;
         else if (k == 12 && !strncmp(a, "--batch_size", k))
             rc = parse_long("batch_size", v, 1, 4096, &f->batch_size);
-        else if (k == 8 && !strncmp(a, "--warmup", k)) rc = parse_long("warmup", v, 0, 100000, &f->warmup);
+        else if (k == 8 && !strncmp(a, "--warmup", k))
+            rc = parse_long("warmup", v, 0, 100000, &f->warmup);
         else if (k == 9 && !strncmp(a, "--repeats", k))
             rc = parse_long("repeats", v, 1, 1000000, &f->repeats);
         else {
@@ -97,8 +102,10 @@ int main(int argc, char **argv) {
     if (rc) return rc;
 
     PD_Config *config = PD_ConfigCreate();
-    if (f.model_dir) PD_ConfigSetModelDir(config, f.model_dir);
-    else PD_ConfigSetModel(config, f.model_file, f.params_file);
+    if (f.model_dir)
+        PD_ConfigSetModelDir(config, f.model_dir);
+    else
+        PD_ConfigSetModel(config, f.model_file, f.params_file);
     PD_ConfigEnableUseGpu(config, 500, 0, PD_PRECISION_FLOAT32);
     if (!strcmp(f.run_mode, "trt_fp32"))
         PD_ConfigEnableTensorRtEngine(config, 1 << 30, (int32_t)f.batch_size, 5,
@@ -117,7 +124,8 @@ int main(int argc, char **argv) {
         PD_PredictorDestroy(predictor);
         return 1;
     }
-    for (size_t i = 0; i < n; i++) input[i] = 1.0f; /* the seed demo's input */
+    for (size_t i = 0; i < n; i++)
+        input[i] = 1.0f; /* the seed demo's input */
 
     PD_OneDimArrayCstr *in_names = PD_PredictorGetInputNames(predictor);
     PD_Tensor *in = PD_PredictorGetInputHandle(predictor, in_names->data[0]);
@@ -139,7 +147,8 @@ int main(int argc, char **argv) {
         PD_Tensor *ot = PD_PredictorGetOutputHandle(predictor, out_names->data[0]);
         PD_OneDimArrayInt32 *os = PD_TensorGetShape(ot);
         size_t m = 1;
-        for (size_t d = 0; d < os->size; d++) m *= (size_t)os->data[d];
+        for (size_t d = 0; d < os->size; d++)
+            m *= (size_t)os->data[d];
         if (m > out_n) {
             free(out);
             out = malloc(m * sizeof(float));
@@ -155,7 +164,8 @@ int main(int argc, char **argv) {
     } else {
         printf("run avg time is %.3f ms\n", (now_ms() - t0) / (double)f.repeats);
         printf("first 20 outputs:\n");
-        for (size_t i = 0; i < 20 && i < out_n; i++) printf("%g\n", out[i]);
+        for (size_t i = 0; i < 20 && i < out_n; i++)
+            printf("%g\n", out[i]);
     }
     free(out);
     free(input);

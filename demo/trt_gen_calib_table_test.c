@@ -32,8 +32,10 @@ int main(int argc, char **argv) {
     long batches = (samples + f.batch_size - 1) / f.batch_size;
 
     PD_Config *c = PD_ConfigCreate();
-    if (f.model_dir) PD_ConfigSetModelDir(c, f.model_dir);
-    else PD_ConfigSetModel(c, f.model_file, f.params_file);
+    if (f.model_dir)
+        PD_ConfigSetModelDir(c, f.model_dir);
+    else
+        PD_ConfigSetModel(c, f.model_file, f.params_file);
     PD_ConfigEnableUseGpu(c, 1000, 0, PD_PRECISION_FLOAT32);
     PD_ConfigEnableTensorRtEngine(c, 1 << 30, (int32_t)f.batch_size, 5, PD_PRECISION_INT8, FALSE,
                                   TRUE);

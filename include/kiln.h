@@ -55,9 +55,9 @@ typedef enum kiln_status {
     KILN_ERR_UNSUPPORTED,      /* valid input Kiln does not handle (unknown op...) */
     KILN_ERR_SHAPE,            /* shapes disagree */
     KILN_ERR_NO_MEMORY,
-    KILN_ERR_NOT_FOUND,        /* a named tensor/input/output does not exist */
-    KILN_ERR_BACKEND,          /* the backend (oneDNN, CUDA...) failed */
-    KILN_ERR_INTERNAL,         /* a bug in Kiln */
+    KILN_ERR_NOT_FOUND, /* a named tensor/input/output does not exist */
+    KILN_ERR_BACKEND,   /* the backend (oneDNN, CUDA...) failed */
+    KILN_ERR_INTERNAL,  /* a bug in Kiln */
     KILN_STATUS_COUNT
 } kiln_status;
 
@@ -141,8 +141,8 @@ KILN_API int kiln_model_num_outputs(const kiln_model *m);
 KILN_API const char *kiln_model_input_name(const kiln_model *m, int i);
 KILN_API const char *kiln_model_output_name(const kiln_model *m, int i);
 /* Declared shape; -1 marks a dynamic dimension (usually the batch). */
-KILN_API kiln_status kiln_model_input_shape(const kiln_model *m, int i,
-                                            int64_t dims[KILN_MAX_RANK], int *rank);
+KILN_API kiln_status kiln_model_input_shape(const kiln_model *m, int i, int64_t dims[KILN_MAX_RANK],
+                                            int *rank);
 
 /* Makes any named variable (intermediate tensors too) an additional output,
  * appended after the existing ones. Call before kiln_engine_build. */
@@ -234,13 +234,13 @@ KILN_API void kiln_image_paths_free(char **paths, size_t n);
 typedef struct kiln_calibrator kiln_calibrator;
 
 typedef struct kiln_calibrate_options {
-    const char *algo;        /* "entropy" (default), "percentile", "minmax", "mse" */
-    double percentile;       /* for "percentile": default 99.99 */
-    int64_t max_batch;       /* largest batch passed to kiln_calibrator_add (default 1) */
+    const char *algo;  /* "entropy" (default), "percentile", "minmax", "mse" */
+    double percentile; /* for "percentile": default 99.99 */
+    int64_t max_batch; /* largest batch passed to kiln_calibrator_add (default 1) */
     kiln_backend_kind backend;
     int threads;
-    const char *preprocess;  /* recorded in the table header; NULL = "none" */
-    const char *cache_dir;   /* NULL: the model file's directory */
+    const char *preprocess; /* recorded in the table header; NULL = "none" */
+    const char *cache_dir;  /* NULL: the model file's directory */
     kiln_logger logger;
 } kiln_calibrate_options;
 

@@ -40,8 +40,13 @@ typedef int32_t PD_PlaceType;
 enum { PD_PLACE_UNK = -1, PD_PLACE_CPU = 0, PD_PLACE_GPU = 1, PD_PLACE_XPU = 2 };
 
 typedef int32_t PD_DataType;
-enum { PD_DATA_UNK = -1, PD_DATA_FLOAT32 = 0, PD_DATA_INT32 = 1, PD_DATA_INT64 = 2,
-       PD_DATA_UINT8 = 3 };
+enum {
+    PD_DATA_UNK = -1,
+    PD_DATA_FLOAT32 = 0,
+    PD_DATA_INT32 = 1,
+    PD_DATA_INT64 = 2,
+    PD_DATA_UINT8 = 3
+};
 
 typedef struct PD_OneDimArrayInt32 {
     size_t size;

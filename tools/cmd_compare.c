@@ -27,7 +27,8 @@ static void usage(void) {
            "  --input=FILE.bin      or one raw float32 input (with --shape or the model's)\n"
            "  --outputs=A,B         also compare these tensors (e.g. a stage's output)\n"
            "  --per_layer           table of every layer both runs compute\n"
-           "  --atol=X --rtol=Y     pass iff |b-a| <= atol + rtol*|a| everywhere (default 1e-2, 1e-1)\n"
+           "  --atol=X --rtol=Y     pass iff |b-a| <= atol + rtol*|a| everywhere (default 1e-2, "
+           "1e-1)\n"
            "  --max_rel=R           and ||b-a||/||a|| <= R for every output (incl. --outputs)\n"
            "  --calib_table=FILE    INT8 table (default <model dir>/_opt_cache/trt_calib_<key>)\n"
            "  --threads=N\n");
@@ -52,11 +53,13 @@ static int parse_config(const char *flag, const char *s, kiln_build_options *o) 
 }
 
 static void top5(const float *x, int64_t n, int64_t *idx) {
-    for (int k = 0; k < 5; k++) idx[k] = -1;
+    for (int k = 0; k < 5; k++)
+        idx[k] = -1;
     for (int64_t j = 0; j < n; j++)
         for (int k = 0; k < 5; k++)
             if (idx[k] < 0 || x[j] > x[idx[k]]) {
-                for (int m = 4; m > k; m--) idx[m] = idx[m - 1];
+                for (int m = 4; m > k; m--)
+                    idx[m] = idx[m - 1];
                 idx[k] = j;
                 break;
             }
@@ -82,7 +85,8 @@ static void accumulate(stats *st, const float *a, const float *b, int64_t n, int
             st->rows++;
             st->top1 += ta[0] == tb[0];
             for (int k = 0; k < 5; k++)
-                for (int m = 0; m < 5; m++) st->top5_hits += ta[k] == tb[m];
+                for (int m = 0; m < 5; m++)
+                    st->top5_hits += ta[k] == tb[m];
         }
     }
 }
@@ -175,8 +179,7 @@ int kiln_cmd_compare(int argc, char **argv) {
             }
     }
     if (per_layer && (rc = common_layers(m, &oa, &ob, &layers, &n_layers))) goto done;
-    if ((s = kiln_engine_build_ex(m, &oa, (const char *const *)layers, n_layers, &ea)) !=
-            KILN_OK ||
+    if ((s = kiln_engine_build_ex(m, &oa, (const char *const *)layers, n_layers, &ea)) != KILN_OK ||
         (s = kiln_engine_build_ex(m, &ob, (const char *const *)layers, n_layers, &eb)) != KILN_OK) {
         rc = kiln_cli_fail("kiln compare", s);
         goto done;
@@ -231,9 +234,9 @@ int kiln_cmd_compare(int argc, char **argv) {
     kiln_engine_int8_layers(ea, &n8a, &ca);
     kiln_engine_int8_layers(eb, &n8b, &cb);
     printf("A: %s on %s (INT8 layers %d/%d)   B: %s on %s (INT8 layers %d/%d)   samples: %zu\n",
-           oa.precision == KILN_PRECISION_INT8 ? "int8" : "fp32", kiln_engine_backend(ea), n8a,
-           ca, ob.precision == KILN_PRECISION_INT8 ? "int8" : "fp32", kiln_engine_backend(eb), n8b,
-           cb, n_paths);
+           oa.precision == KILN_PRECISION_INT8 ? "int8" : "fp32", kiln_engine_backend(ea), n8a, ca,
+           ob.precision == KILN_PRECISION_INT8 ? "int8" : "fp32", kiln_engine_backend(eb), n8b, cb,
+           n_paths);
     int model_outputs = kiln_model_num_outputs(m);
     int64_t fails = 0;
     for (int k = 0; k < n_out; k++) {
@@ -257,7 +260,8 @@ int kiln_cmd_compare(int argc, char **argv) {
     printf("\n");
     rc = fails ? 1 : 0;
 done:
-    for (int i = 0; i < n_layers; i++) free(layers[i]);
+    for (int i = 0; i < n_layers; i++)
+        free(layers[i]);
     free(layers);
     kiln_image_paths_free(paths, n_paths);
     free(st);

@@ -59,8 +59,8 @@ static int save_output(const char *dir, const char *name, const float *data, con
     size_t n = 1, k = 0;
     for (int d = 0; d < rank; d++) {
         n *= (size_t)dims[d];
-        k += (size_t)snprintf(shape + k, sizeof shape - k, d ? "x%lld" : "%lld",
-                              (long long)dims[d]);
+        k +=
+            (size_t)snprintf(shape + k, sizeof shape - k, d ? "x%lld" : "%lld", (long long)dims[d]);
     }
     snprintf(shape + k, sizeof shape - k, "\n");
     kiln_status s;
@@ -82,7 +82,8 @@ static void print_output(const char *name, const float *data, const int64_t *dim
         n *= dims[d];
     }
     printf("]\n");
-    for (int64_t i = 0; i < n && i < count; i++) printf("%lld : %.8g\n", (long long)i, data[i]);
+    for (int64_t i = 0; i < n && i < count; i++)
+        printf("%lld : %.8g\n", (long long)i, data[i]);
 }
 
 static int add_outputs(kiln_model *m, const char *list) {
@@ -162,7 +163,8 @@ int kiln_cmd_run(int argc, char **argv) {
     }
     bo.max_batch = rank > 0 ? dims[0] : 1;
     size_t n = 1;
-    for (int d = 0; d < rank; d++) n *= (size_t)dims[d];
+    for (int d = 0; d < rank; d++)
+        n *= (size_t)dims[d];
     x = malloc(n * sizeof(float) + 1);
     if (!x) {
         rc = kiln_cli_fail("kiln run", KILN_ERR_NO_MEMORY);
@@ -181,7 +183,8 @@ int kiln_cmd_run(int argc, char **argv) {
             goto done;
         }
     } else {
-        for (size_t i = 0; i < n; i++) x[i] = 1.0f;
+        for (size_t i = 0; i < n; i++)
+            x[i] = 1.0f;
     }
     if ((s = kiln_engine_build(m, &bo, &e)) != KILN_OK ||
         (s = kiln_engine_set_input(e, 0, x, dims, rank)) != KILN_OK ||
@@ -207,8 +210,7 @@ int kiln_cmd_run(int argc, char **argv) {
             kiln_engine_int8_layers(e, &n8, &nc);
             printf("INT8 layers: %d/%d\n", n8, nc);
         }
-        if (save && (rc = save_output(save, kiln_model_output_name(m, i), y, od, orank)))
-            goto done;
+        if (save && (rc = save_output(save, kiln_model_output_name(m, i), y, od, orank))) goto done;
     }
 done:
     free(x);

@@ -17,7 +17,8 @@ static const command commands[] = {
     {"inspect", kiln_cmd_inspect, "print the graph: ops, attributes, shapes, parameters"},
     {"model", kiln_cmd_model, "convert, fill, generate or export models"},
     {"calibrate", kiln_cmd_calibrate, "INT8 calibration: run images in FP32, write the table"},
-    {"compare", kiln_cmd_compare, "two runs (precisions/backends) on the same inputs: errors, top-k"},
+    {"compare", kiln_cmd_compare,
+     "two runs (precisions/backends) on the same inputs: errors, top-k"},
     {"bench", kiln_cmd_bench, "time an engine, trtexec style (latency percentiles, throughput)"},
 };
 

@@ -33,15 +33,23 @@ int demo_parse(const char *prog, int argc, char **argv, demo_flags *f) {
         const char *v = eq + 1;
         int rc = 0;
 #define IS(s) (k == strlen(s) && !strncmp(a + 2, s, k))
-        if (IS("model_file")) f->model_file = v;
-        else if (IS("params_file")) f->params_file = v;
-        else if (IS("model_dir")) f->model_dir = v;
-        else if (IS("image_dir")) f->image_dir = v;
-        else if (IS("batch_size")) rc = parse_long(prog, "batch_size", v, 1, 4096, &f->batch_size);
-        else if (IS("samples")) rc = parse_long(prog, "samples", v, 1, 100000000, &f->samples);
+        if (IS("model_file"))
+            f->model_file = v;
+        else if (IS("params_file"))
+            f->params_file = v;
+        else if (IS("model_dir"))
+            f->model_dir = v;
+        else if (IS("image_dir"))
+            f->image_dir = v;
+        else if (IS("batch_size"))
+            rc = parse_long(prog, "batch_size", v, 1, 4096, &f->batch_size);
+        else if (IS("samples"))
+            rc = parse_long(prog, "samples", v, 1, 100000000, &f->samples);
         else if (IS("use_calib") && f->use_calib >= 0) {
-            if (!strcmp(v, "true") || !strcmp(v, "1")) f->use_calib = 1;
-            else if (!strcmp(v, "false") || !strcmp(v, "0")) f->use_calib = 0;
+            if (!strcmp(v, "true") || !strcmp(v, "1"))
+                f->use_calib = 1;
+            else if (!strcmp(v, "false") || !strcmp(v, "0"))
+                f->use_calib = 0;
             else {
                 fprintf(stderr, "%s: --use_calib=%s: expected true or false\n", prog, v);
                 rc = 2;
@@ -80,7 +88,9 @@ int demo_inputs_open(const char *prog, const demo_flags *f, demo_inputs *in) {
     return 0;
 }
 
-void demo_inputs_close(demo_inputs *in) { kiln_image_paths_free(in->paths, in->n_paths); }
+void demo_inputs_close(demo_inputs *in) {
+    kiln_image_paths_free(in->paths, in->n_paths);
+}
 
 int demo_inputs_batch(const char *prog, const demo_inputs *in, long b, long batch, float *x) {
     const size_t per = 3 * 224 * 224;
@@ -120,7 +130,8 @@ int demo_run(const char *prog, PD_Predictor *p, const float *x, long batch, floa
     PD_Tensor *ot = PD_PredictorGetOutputHandle(p, out_names->data[0]);
     PD_OneDimArrayInt32 *os = PD_TensorGetShape(ot);
     size_t m = 1;
-    for (size_t d = 0; os && d < os->size; d++) m *= (size_t)os->data[d];
+    for (size_t d = 0; os && d < os->size; d++)
+        m *= (size_t)os->data[d];
     float *q = realloc(*out, m * sizeof(float));
     int rc = 0;
     if (!q) {
@@ -139,5 +150,6 @@ int demo_run(const char *prog, PD_Predictor *p, const float *x, long batch, floa
 
 void demo_print20(const float *y, size_t n) {
     printf("first 20 outputs:\n");
-    for (size_t i = 0; i < 20 && i < n; i++) printf("%g\n", y[i]);
+    for (size_t i = 0; i < 20 && i < n; i++)
+        printf("%g\n", y[i]);
 }

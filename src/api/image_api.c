@@ -39,4 +39,6 @@ kiln_status kiln_image_paths(const char *dir_or_list, char ***paths, size_t *n) 
     return kiln_error(KILN_ERR_IO, "%s: no such directory or list file", dir_or_list);
 }
 
-void kiln_image_paths_free(char **paths, size_t n) { kiln_image_list_free(paths, n); }
+void kiln_image_paths_free(char **paths, size_t n) {
+    kiln_image_list_free(paths, n);
+}

@@ -46,8 +46,12 @@ kiln_model_format kiln_model_get_format(const kiln_model *m) {
     return m ? m->graph->format : KILN_FORMAT_UNKNOWN;
 }
 
-int kiln_model_num_inputs(const kiln_model *m) { return m ? (int)m->graph->n_inputs : 0; }
-int kiln_model_num_outputs(const kiln_model *m) { return m ? (int)m->graph->n_outputs : 0; }
+int kiln_model_num_inputs(const kiln_model *m) {
+    return m ? (int)m->graph->n_inputs : 0;
+}
+int kiln_model_num_outputs(const kiln_model *m) {
+    return m ? (int)m->graph->n_outputs : 0;
+}
 
 const char *kiln_model_input_name(const kiln_model *m, int i) {
     if (!m || i < 0 || i >= m->graph->n_inputs) return NULL;

@@ -24,9 +24,9 @@ struct PD_Config {
 
 typedef struct staged_input {
     int64_t dims[KILN_MAX_RANK];
-    int rank;       /* 0 = not reshaped yet */
-    float *data;    /* staging copy */
-    size_t cap;     /* floats */
+    int rank;    /* 0 = not reshaped yet */
+    float *data; /* staging copy */
+    size_t cap;  /* floats */
     int filled;
 } staged_input;
 
@@ -37,8 +37,8 @@ typedef enum { MODE_PLAIN = 0, MODE_INT8_TABLE, MODE_CALIBRATE } predictor_mode;
 
 struct PD_Predictor {
     kiln_model *model;
-    kiln_engine *engine;     /* MODE_PLAIN / MODE_INT8_TABLE */
-    kiln_calibrator *cal;    /* MODE_CALIBRATE (created on the first run) */
+    kiln_engine *engine;  /* MODE_PLAIN / MODE_INT8_TABLE */
+    kiln_calibrator *cal; /* MODE_CALIBRATE (created on the first run) */
     predictor_mode mode;
     char table_path[4096];
     char *cache_dir;
@@ -54,14 +54,18 @@ struct PD_Tensor {
     int is_input;
 };
 
-const char *PD_GetLastError(void) { return kiln_last_error(); }
+const char *PD_GetLastError(void) {
+    return kiln_last_error();
+}
 
 /* Records a failure of a void/bool API call: message + warning log line. */
 static void api_fail(const kiln_logger *lg, const char *fn) {
     kiln_log(lg, KILN_LOG_WARNING, "%s failed: %s", fn, kiln_last_error());
 }
 
-static char *dup_or_null(const char *s) { return (s && *s) ? strdup(s) : NULL; }
+static char *dup_or_null(const char *s) {
+    return (s && *s) ? strdup(s) : NULL;
+}
 
 static void set_str(char **dst, const char *s) {
     free(*dst);
@@ -120,7 +124,9 @@ void PD_ConfigEnableUseGpu(PD_Config *c, uint64_t mb, int32_t device, PD_Precisi
 void PD_ConfigDisableGpu(PD_Config *c) {
     if (c) c->use_gpu = FALSE;
 }
-PD_Bool PD_ConfigUseGpu(PD_Config *c) { return c ? c->use_gpu : FALSE; }
+PD_Bool PD_ConfigUseGpu(PD_Config *c) {
+    return c ? c->use_gpu : FALSE;
+}
 
 void PD_ConfigEnableTensorRtEngine(PD_Config *c, int64_t workspace, int32_t max_batch,
                                    int32_t min_subgraph, PD_PrecisionType precision,
@@ -134,7 +140,9 @@ void PD_ConfigEnableTensorRtEngine(PD_Config *c, int64_t workspace, int32_t max_
     c->use_static = use_static;
     c->use_calib_mode = use_calib_mode;
 }
-PD_Bool PD_ConfigTensorRtEngineEnabled(PD_Config *c) { return c ? c->trt_enabled : FALSE; }
+PD_Bool PD_ConfigTensorRtEngineEnabled(PD_Config *c) {
+    return c ? c->trt_enabled : FALSE;
+}
 void PD_ConfigSetCpuMathLibraryNumThreads(PD_Config *c, int32_t threads) {
     if (c) c->threads = threads;
 }
@@ -146,7 +154,9 @@ void PD_ConfigEnableMemoryOptim(PD_Config *c, PD_Bool x) {
     (void)c;
     (void)x;
 }
-void PD_ConfigDisableGlogInfo(PD_Config *c) { (void)c; }
+void PD_ConfigDisableGlogInfo(PD_Config *c) {
+    (void)c;
+}
 
 static kiln_status choose_mode(PD_Predictor *p, const PD_Config *c) {
     if (!c->trt_enabled || c->precision != PD_PRECISION_INT8) return KILN_OK;
@@ -166,8 +176,8 @@ static kiln_status choose_mode(PD_Predictor *p, const PD_Config *c) {
         free(abs);
         p->mode = MODE_INT8_TABLE;
         p->build.calibration_table = p->table_path;
-        kiln_log(&p->logger, KILN_LOG_WARNING,
-                 "INT8: loading calibration table %s; running INT8", p->table_path);
+        kiln_log(&p->logger, KILN_LOG_WARNING, "INT8: loading calibration table %s; running INT8",
+                 p->table_path);
     } else {
         p->mode = MODE_CALIBRATE;
         p->build.precision = KILN_PRECISION_FP32;
@@ -261,7 +271,8 @@ void PD_PredictorDestroy(PD_Predictor *p) {
     free(p->cache_dir);
     kiln_engine_destroy(p->engine);
     kiln_model_destroy(p->model);
-    for (int i = 0; i < p->n_inputs && p->inputs; i++) free(p->inputs[i].data);
+    for (int i = 0; i < p->n_inputs && p->inputs; i++)
+        free(p->inputs[i].data);
     free(p->inputs);
     free(p);
 }
@@ -278,8 +289,8 @@ static PD_OneDimArrayCstr *names(PD_Predictor *p, int inputs) {
     }
     a->size = (size_t)n;
     for (int i = 0; i < n; i++) {
-        const char *s = inputs ? kiln_model_input_name(p->model, i)
-                               : kiln_model_output_name(p->model, i);
+        const char *s =
+            inputs ? kiln_model_input_name(p->model, i) : kiln_model_output_name(p->model, i);
         a->data[i] = strdup(s);
         if (!a->data[i]) {
             PD_OneDimArrayCstrDestroy(a);
@@ -289,8 +300,12 @@ static PD_OneDimArrayCstr *names(PD_Predictor *p, int inputs) {
     return a;
 }
 
-PD_OneDimArrayCstr *PD_PredictorGetInputNames(PD_Predictor *p) { return names(p, 1); }
-PD_OneDimArrayCstr *PD_PredictorGetOutputNames(PD_Predictor *p) { return names(p, 0); }
+PD_OneDimArrayCstr *PD_PredictorGetInputNames(PD_Predictor *p) {
+    return names(p, 1);
+}
+PD_OneDimArrayCstr *PD_PredictorGetOutputNames(PD_Predictor *p) {
+    return names(p, 0);
+}
 size_t PD_PredictorGetInputNum(PD_Predictor *p) {
     return p ? (size_t)kiln_model_num_inputs(p->model) : 0;
 }
@@ -313,8 +328,8 @@ static PD_Tensor *handle(PD_Predictor *p, const char *name, int is_input) {
             return t;
         }
     }
-    kiln_error(KILN_ERR_NOT_FOUND, "the model has no %s named '%s'",
-               is_input ? "input" : "output", name);
+    kiln_error(KILN_ERR_NOT_FOUND, "the model has no %s named '%s'", is_input ? "input" : "output",
+               name);
     api_fail(&p->logger, is_input ? "PD_PredictorGetInputHandle" : "PD_PredictorGetOutputHandle");
     return NULL;
 }
@@ -376,8 +391,7 @@ static kiln_status run(PD_Predictor *p) {
                               kiln_model_input_name(p->model, i));
     if (p->mode == MODE_CALIBRATE) {
         KILN_TRY(ensure_calibrator(p, p->inputs[0].dims[0]));
-        return kiln_calibrator_add(p->cal, p->inputs[0].data, p->inputs[0].dims,
-                                   p->inputs[0].rank);
+        return kiln_calibrator_add(p->cal, p->inputs[0].data, p->inputs[0].dims, p->inputs[0].rank);
     }
     KILN_TRY(ensure_engine(p, p->inputs[0].dims[0]));
     for (int i = 0; i < p->n_inputs; i++)
@@ -399,7 +413,9 @@ PD_Bool PD_PredictorRun(PD_Predictor *p) {
     return TRUE;
 }
 
-void PD_TensorDestroy(PD_Tensor *t) { free(t); }
+void PD_TensorDestroy(PD_Tensor *t) {
+    free(t);
+}
 
 void PD_TensorReshape(PD_Tensor *t, size_t n, int32_t *shape) {
     if (!t) return;
@@ -412,15 +428,16 @@ void PD_TensorReshape(PD_Tensor *t, size_t n, int32_t *shape) {
                        KILN_MAX_RANK);
     for (size_t i = 0; s == KILN_OK && i < n; i++)
         if (shape[i] <= 0)
-            s = kiln_error(KILN_ERR_SHAPE, "PD_TensorReshape: dimension %zu is %d; must be > 0",
-                           i, (int)shape[i]);
+            s = kiln_error(KILN_ERR_SHAPE, "PD_TensorReshape: dimension %zu is %d; must be > 0", i,
+                           (int)shape[i]);
     if (s != KILN_OK) {
         api_fail(&t->p->logger, "PD_TensorReshape");
         return;
     }
     staged_input *in = &t->p->inputs[t->index];
     in->rank = (int)n;
-    for (size_t i = 0; i < n; i++) in->dims[i] = shape[i];
+    for (size_t i = 0; i < n; i++)
+        in->dims[i] = shape[i];
     in->filled = 0;
 }
 
@@ -437,10 +454,12 @@ void PD_TensorCopyFromCpuFloat(PD_Tensor *t, const float *data) {
                        "PD_TensorCopyFromCpuFloat: call PD_TensorReshape first");
     if (s == KILN_OK) {
         size_t n = 1;
-        for (int i = 0; i < in->rank; i++) n *= (size_t)in->dims[i];
+        for (int i = 0; i < in->rank; i++)
+            n *= (size_t)in->dims[i];
         if (n > in->cap) {
             float *q = realloc(in->data, n * sizeof(float));
-            if (!q) s = kiln_error(KILN_ERR_NO_MEMORY, "out of memory staging an input");
+            if (!q)
+                s = kiln_error(KILN_ERR_NO_MEMORY, "out of memory staging an input");
             else {
                 in->data = q;
                 in->cap = n;
@@ -463,7 +482,8 @@ static kiln_status output_of(PD_Tensor *t, const float **y, int64_t *dims, int *
         return KILN_OK;
     }
     kiln_engine *e = current_engine(t->p);
-    if (!e) return kiln_error(KILN_ERR_INVALID_ARGUMENT, "no output yet: call PD_PredictorRun first");
+    if (!e)
+        return kiln_error(KILN_ERR_INVALID_ARGUMENT, "no output yet: call PD_PredictorRun first");
     return kiln_engine_get_output(e, t->index, y, dims, rank);
 }
 
@@ -479,7 +499,8 @@ void PD_TensorCopyToCpuFloat(PD_Tensor *t, float *data) {
         return;
     }
     size_t n = 1;
-    for (int i = 0; i < rank; i++) n *= (size_t)dims[i];
+    for (int i = 0; i < rank; i++)
+        n *= (size_t)dims[i];
     if (y) memcpy(data, y, n * sizeof(float));
 }
 
@@ -500,7 +521,8 @@ PD_OneDimArrayInt32 *PD_TensorGetShape(PD_Tensor *t) {
         return NULL;
     }
     a->size = (size_t)rank;
-    for (int i = 0; i < rank; i++) a->data[i] = (int32_t)dims[i];
+    for (int i = 0; i < rank; i++)
+        a->data[i] = (int32_t)dims[i];
     return a;
 }
 
@@ -510,7 +532,9 @@ const char *PD_TensorGetName(PD_Tensor *t) {
                        : kiln_model_output_name(t->p->model, t->index);
 }
 
-PD_DataType PD_TensorGetDataType(PD_Tensor *t) { return t ? PD_DATA_FLOAT32 : PD_DATA_UNK; }
+PD_DataType PD_TensorGetDataType(PD_Tensor *t) {
+    return t ? PD_DATA_FLOAT32 : PD_DATA_UNK;
+}
 
 void PD_OneDimArrayInt32Destroy(PD_OneDimArrayInt32 *a) {
     if (!a) return;
@@ -520,7 +544,8 @@ void PD_OneDimArrayInt32Destroy(PD_OneDimArrayInt32 *a) {
 
 void PD_OneDimArrayCstrDestroy(PD_OneDimArrayCstr *a) {
     if (!a) return;
-    for (size_t i = 0; i < a->size; i++) free(a->data[i]);
+    for (size_t i = 0; i < a->size; i++)
+        free(a->data[i]);
     free(a->data);
     free(a);
 }

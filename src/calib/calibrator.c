@@ -22,8 +22,8 @@ struct kiln_calibrator {
     kiln_calib_algo algo;
     kiln_engine *engine;
     int32_t n_obs;
-    char **names;        /* observed tensor names (graph order) */
-    int32_t *out_index;  /* engine output index of each */
+    char **names;       /* observed tensor names (graph order) */
+    int32_t *out_index; /* engine output index of each */
     kiln_calib_hist *hist;
     int64_t samples;
 };
@@ -50,7 +50,8 @@ static kiln_status observed_names(kiln_calibrator *c, const kiln_graph *g) {
         const kiln_node *n = &g->nodes[i];
         if (!kiln_int8_capable(g, n, NULL)) continue;
         int32_t ids[KILN_MAX_IO + 1], k = 0;
-        for (int32_t j = 0; j < n->n_inputs; j++) ids[k++] = n->inputs[j];
+        for (int32_t j = 0; j < n->n_inputs; j++)
+            ids[k++] = n->inputs[j];
         ids[k++] = n->outputs[0];
         for (int32_t j = 0; j < k; j++) {
             int32_t v = ids[j];
@@ -86,8 +87,8 @@ static kiln_status create(kiln_calibrator *c) {
     if (c->n_obs == 0)
         return kiln_error(KILN_ERR_UNSUPPORTED,
                           "the model has no layer with an INT8 form: nothing to calibrate");
-    KILN_TRY(kiln_engine_build_ex(c->model, &bo, (const char *const *)c->names, c->n_obs,
-                                  &c->engine));
+    KILN_TRY(
+        kiln_engine_build_ex(c->model, &bo, (const char *const *)c->names, c->n_obs, &c->engine));
     c->out_index = calloc((size_t)c->n_obs, sizeof(int32_t));
     c->hist = calloc((size_t)c->n_obs, sizeof(kiln_calib_hist));
     if (!c->out_index || !c->hist) return kiln_error(KILN_ERR_NO_MEMORY, "out of memory");
@@ -123,8 +124,7 @@ kiln_status kiln_calibrator_create(const kiln_model *m, const kiln_calibrate_opt
     return KILN_OK;
 }
 
-kiln_status kiln_calibrator_add(kiln_calibrator *c, const float *x, const int64_t *dims,
-                                int rank) {
+kiln_status kiln_calibrator_add(kiln_calibrator *c, const float *x, const int64_t *dims, int rank) {
     if (!c) return kiln_error(KILN_ERR_INVALID_ARGUMENT, "kiln_calibrator_add: NULL calibrator");
     KILN_TRY(kiln_engine_set_input(c->engine, 0, x, dims, rank));
     KILN_TRY(kiln_engine_run(c->engine));
@@ -146,9 +146,13 @@ kiln_status kiln_calibrator_add(kiln_calibrator *c, const float *x, const int64_
     return KILN_OK;
 }
 
-kiln_engine *kiln_calibrator_engine(kiln_calibrator *c) { return c ? c->engine : NULL; }
+kiln_engine *kiln_calibrator_engine(kiln_calibrator *c) {
+    return c ? c->engine : NULL;
+}
 
-int64_t kiln_calibrator_samples(const kiln_calibrator *c) { return c ? c->samples : 0; }
+int64_t kiln_calibrator_samples(const kiln_calibrator *c) {
+    return c ? c->samples : 0;
+}
 
 kiln_status kiln_calibrator_write(kiln_calibrator *c, const char *path, char *written, size_t n) {
     if (!c) return kiln_error(KILN_ERR_INVALID_ARGUMENT, "kiln_calibrator_write: NULL");
@@ -197,7 +201,8 @@ kiln_status kiln_calibrator_write(kiln_calibrator *c, const char *path, char *wr
         info.samples = c->samples;
         const kiln_value *in = &mg->values[mg->inputs[0]];
         info.shape_rank = in->rank;
-        for (int32_t d = 0; d < in->rank; d++) info.shape[d] = d == 0 ? 1 : in->dims[d];
+        for (int32_t d = 0; d < in->rank; d++)
+            info.shape[d] = d == 0 ? 1 : in->dims[d];
         info.preprocess = c->opts.preprocess;
         s = kiln_calib_table_write(path, &info, names, thr, k);
     }
@@ -225,8 +230,8 @@ void kiln_calibrator_destroy(kiln_calibrator *c) {
     free(c);
 }
 
-kiln_status kiln_model_calibration_table_path(const kiln_model *m, const char *cache_dir,
-                                              char *buf, size_t n) {
+kiln_status kiln_model_calibration_table_path(const kiln_model *m, const char *cache_dir, char *buf,
+                                              size_t n) {
     if (!m || !buf) return kiln_error(KILN_ERR_INVALID_ARGUMENT, "NULL argument");
     return kiln_calib_default_path(m->graph, cache_dir, buf, n);
 }

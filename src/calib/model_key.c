@@ -13,7 +13,6 @@
 #include "core/file.h"
 #include "core/status.h"
 
-
 typedef struct {
     const kiln_graph *g;
     int32_t id;
@@ -47,14 +46,16 @@ kiln_status kiln_calib_model_key(const kiln_graph *g, char key[17]) {
         kiln_key_update_str(&k, v->name);
         kiln_key_update_str(&k, kiln_dtype_names[v->dtype]);
         kiln_key_update_i64(&k, v->rank);
-        for (int32_t d = 0; d < v->rank; d++) kiln_key_update_i64(&k, v->dims[d]);
+        for (int32_t d = 0; d < v->rank; d++)
+            kiln_key_update_i64(&k, v->dims[d]);
         kiln_key_update_blob(&k, v->data, v->nbytes);
     }
     free(p);
     for (int32_t i = 0; i < g->n_inputs; i++) {
         const kiln_value *v = &g->values[g->inputs[i]];
         kiln_key_update_i64(&k, v->rank);
-        for (int32_t d = 0; d < v->rank; d++) kiln_key_update_i64(&k, d == 0 ? 1 : v->dims[d]);
+        for (int32_t d = 0; d < v->rank; d++)
+            kiln_key_update_i64(&k, d == 0 ? 1 : v->dims[d]);
     }
     kiln_key_final(&k, key);
     return KILN_OK;

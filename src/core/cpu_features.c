@@ -53,14 +53,17 @@ void kiln_cpu_features_get(kiln_cpu_features *f) {
     cpuid(0x80000000u, 0, r);
     if (r[0] >= 0x80000004u) {
         unsigned b[12];
-        for (unsigned i = 0; i < 3; i++) cpuid(0x80000002u + i, 0, b + 4 * i);
+        for (unsigned i = 0; i < 3; i++)
+            cpuid(0x80000002u + i, 0, b + 4 * i);
         memcpy(f->model, b, 48);
         f->model[48] = '\0';
         /* trim */
         char *p = f->model;
-        while (*p == ' ') p++;
+        while (*p == ' ')
+            p++;
         memmove(f->model, p, strlen(p) + 1);
-        for (size_t l = strlen(f->model); l && f->model[l - 1] == ' ';) f->model[--l] = '\0';
+        for (size_t l = strlen(f->model); l && f->model[l - 1] == ' ';)
+            f->model[--l] = '\0';
     }
 #endif
     if (!f->model[0]) snprintf(f->model, sizeof f->model, "unknown CPU");
@@ -68,9 +71,9 @@ void kiln_cpu_features_get(kiln_cpu_features *f) {
 
 const char *kiln_cpu_isa_string(const kiln_cpu_features *f, char *buf, size_t n) {
     if (f->avx512f)
-        snprintf(buf, n, "AVX-512 (F%s%s%s%s)%s", f->avx512bw ? " BW" : "", f->avx512vl ? " VL" : "",
-                 f->avx512_vnni ? " VNNI" : "", f->avx512_bf16 ? " BF16" : "",
-                 f->amx_int8 ? " AMX-INT8" : "");
+        snprintf(buf, n, "AVX-512 (F%s%s%s%s)%s", f->avx512bw ? " BW" : "",
+                 f->avx512vl ? " VL" : "", f->avx512_vnni ? " VNNI" : "",
+                 f->avx512_bf16 ? " BF16" : "", f->amx_int8 ? " AMX-INT8" : "");
     else if (f->avx2)
         snprintf(buf, n, "AVX2%s%s", f->fma ? " FMA" : "", f->avx_vnni ? " AVX-VNNI" : "");
     else

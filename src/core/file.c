@@ -17,8 +17,7 @@
 kiln_status kiln_map_file(const char *path, kiln_mapping *out) {
     memset(out, 0, sizeof *out);
     int fd = open(path, O_RDONLY);
-    if (fd < 0)
-        return kiln_error(KILN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (fd < 0) return kiln_error(KILN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0) {
         int e = errno;

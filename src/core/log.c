@@ -8,8 +8,7 @@
 
 #include "core/log.h"
 
-static const char *const level_names[KILN_LOG_LEVEL_COUNT] = {"error", "warning", "info",
-                                                               "debug"};
+static const char *const level_names[KILN_LOG_LEVEL_COUNT] = {"error", "warning", "info", "debug"};
 
 kiln_logger kiln_logger_default(void) {
     kiln_logger l = {NULL, NULL, KILN_LOG_WARNING};

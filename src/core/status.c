@@ -12,9 +12,15 @@ enum { KILN_ERROR_MAX = 2048 };
 static _Thread_local char tls_error[KILN_ERROR_MAX];
 
 static const char *const status_names[KILN_STATUS_COUNT] = {
-    "KILN_OK",          "KILN_ERR_INVALID_ARGUMENT", "KILN_ERR_IO",
-    "KILN_ERR_FORMAT",  "KILN_ERR_UNSUPPORTED",      "KILN_ERR_SHAPE",
-    "KILN_ERR_NO_MEMORY", "KILN_ERR_NOT_FOUND",      "KILN_ERR_BACKEND",
+    "KILN_OK",
+    "KILN_ERR_INVALID_ARGUMENT",
+    "KILN_ERR_IO",
+    "KILN_ERR_FORMAT",
+    "KILN_ERR_UNSUPPORTED",
+    "KILN_ERR_SHAPE",
+    "KILN_ERR_NO_MEMORY",
+    "KILN_ERR_NOT_FOUND",
+    "KILN_ERR_BACKEND",
     "KILN_ERR_INTERNAL",
 };
 
@@ -23,9 +29,13 @@ const char *kiln_status_string(kiln_status s) {
     return status_names[s];
 }
 
-const char *kiln_last_error(void) { return tls_error; }
+const char *kiln_last_error(void) {
+    return tls_error;
+}
 
-const char *kiln_version(void) { return KILN_VERSION_STRING; }
+const char *kiln_version(void) {
+    return KILN_VERSION_STRING;
+}
 
 kiln_status kiln_error(kiln_status s, const char *fmt, ...) {
     va_list ap;
@@ -54,4 +64,6 @@ kiln_status kiln_error_prefix(kiln_status s, const char *fmt, ...) {
     return s;
 }
 
-void kiln_error_clear(void) { tls_error[0] = '\0'; }
+void kiln_error_clear(void) {
+    tls_error[0] = '\0';
+}

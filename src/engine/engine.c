@@ -63,8 +63,10 @@ static kiln_status resolve_shapes(kiln_engine *e) {
         if (v->producer < 0 && !v->data && !(v->flags & KILN_VALUE_INPUT)) continue;
         if (kiln_numel(v->rank, v->dims) < 0) {
             char buf[128];
-            return kiln_error(KILN_ERR_SHAPE, "tensor '%s' has unresolved shape %s after "
-                              "shape inference", v->name, kiln_shape_str(v->rank, v->dims, buf, sizeof buf));
+            return kiln_error(KILN_ERR_SHAPE,
+                              "tensor '%s' has unresolved shape %s after "
+                              "shape inference",
+                              v->name, kiln_shape_str(v->rank, v->dims, buf, sizeof buf));
         }
     }
     return KILN_OK;
@@ -101,7 +103,8 @@ static kiln_status check_options(const kiln_build_options *o) {
     if ((unsigned)o->backend >= KILN_BACKEND_COUNT)
         return kiln_error(KILN_ERR_INVALID_ARGUMENT, "unknown backend %d", (int)o->backend);
     if (o->precision == KILN_PRECISION_FP16)
-        return kiln_error(KILN_ERR_UNSUPPORTED, "precision FP16 is not implemented; use FP32 or INT8");
+        return kiln_error(KILN_ERR_UNSUPPORTED,
+                          "precision FP16 is not implemented; use FP32 or INT8");
     if ((unsigned)o->precision >= KILN_PRECISION_COUNT)
         return kiln_error(KILN_ERR_INVALID_ARGUMENT, "unknown precision %d", (int)o->precision);
     return KILN_OK;
@@ -139,7 +142,8 @@ static kiln_status assign_int8(kiln_engine *e) {
         const kiln_graph *mg = e->model->graph;
         int64_t shape[KILN_MAX_RANK];
         const kiln_value *in = &mg->values[mg->inputs[0]];
-        for (int32_t d = 0; d < in->rank; d++) shape[d] = d == 0 ? 1 : in->dims[d];
+        for (int32_t d = 0; d < in->rank; d++)
+            shape[d] = d == 0 ? 1 : in->dims[d];
         s = kiln_calib_model_key(mg, key);
         int no_key = 0;
         if (s == KILN_OK) s = kiln_calib_table_check(t, key, in->rank, shape, &no_key);
@@ -205,9 +209,9 @@ static kiln_status build(kiln_engine *e, const char *const *extra, int n_extra) 
 }
 
 kiln_status kiln_engine_build_ex(const kiln_model *m, const kiln_build_options *opts,
-                                 const char *const *extra_outputs, int n_extra,
-                                 kiln_engine **out) {
-    if (!m || !out) return kiln_error(KILN_ERR_INVALID_ARGUMENT, "kiln_engine_build: NULL argument");
+                                 const char *const *extra_outputs, int n_extra, kiln_engine **out) {
+    if (!m || !out)
+        return kiln_error(KILN_ERR_INVALID_ARGUMENT, "kiln_engine_build: NULL argument");
     *out = NULL;
     kiln_engine *e = calloc(1, sizeof *e);
     if (!e) return kiln_error(KILN_ERR_NO_MEMORY, "out of memory");
@@ -254,14 +258,17 @@ void kiln_engine_destroy(kiln_engine *e) {
     if (!e) return;
     if (e->exec) e->backend->destroy(e->exec);
     if (e->outputs)
-        for (int32_t i = 0; i < e->graph->n_outputs; i++) free(e->outputs[i]);
+        for (int32_t i = 0; i < e->graph->n_outputs; i++)
+            free(e->outputs[i]);
     free(e->outputs);
     free(e->input_dynamic);
     kiln_graph_destroy(e->graph);
     free(e);
 }
 
-const char *kiln_engine_backend(const kiln_engine *e) { return e ? e->backend->name : NULL; }
+const char *kiln_engine_backend(const kiln_engine *e) {
+    return e ? e->backend->name : NULL;
+}
 
 kiln_status kiln_engine_set_input(kiln_engine *e, int i, const float *data, const int64_t *dims,
                                   int rank) {

@@ -39,16 +39,16 @@ static void attrs_str(const kiln_node *nd, char *buf, size_t n) {
                  "count_include_pad=%d auto_pad=%s",
                  (long long)a->kernel[0], (long long)a->kernel[1], (long long)a->strides[0],
                  (long long)a->strides[1], (long long)a->pads[0], (long long)a->pads[1],
-                 (long long)a->pads[2], (long long)a->pads[3], a->ceil_mode,
-                 a->count_include_pad, pad_names[a->auto_pad]);
+                 (long long)a->pads[2], (long long)a->pads[3], a->ceil_mode, a->count_include_pad,
+                 pad_names[a->auto_pad]);
         break;
     case KILN_OP_BATCH_NORM: snprintf(buf, n, "epsilon=%g", a->epsilon); break;
     case KILN_OP_CLIP: snprintf(buf, n, "min=%g max=%g", a->clip_min, a->clip_max); break;
     case KILN_OP_ADD: snprintf(buf, n, "axis=%lld", (long long)a->axis); break;
     case KILN_OP_MATMUL:
     case KILN_OP_GEMM:
-        snprintf(buf, n, "trans_a=%d trans_b=%d alpha=%g beta=%g", a->trans_a, a->trans_b,
-                 a->alpha, a->beta);
+        snprintf(buf, n, "trans_a=%d trans_b=%d alpha=%g beta=%g", a->trans_a, a->trans_b, a->alpha,
+                 a->beta);
         break;
     case KILN_OP_SOFTMAX:
         snprintf(buf, n, "axis=%lld coerce_2d=%d", (long long)a->axis, a->coerce_2d);
@@ -92,7 +92,9 @@ static void attrs_str(const kiln_node *nd, char *buf, size_t n) {
     }
 }
 
-static bool nd_int8(const kiln_node *n) { return n->precision == KILN_PRECISION_INT8; }
+static bool nd_int8(const kiln_node *n) {
+    return n->precision == KILN_PRECISION_INT8;
+}
 
 void kiln_graph_dump(const kiln_graph *g, FILE *f, int show_params) {
     char buf[512], attrs[512];

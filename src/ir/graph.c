@@ -19,12 +19,28 @@ size_t kiln_dtype_size(kiln_dtype t) {
 }
 
 const char *const kiln_op_names[KILN_OP_COUNT] = {
-    "conv",         "batch_norm",     "relu",         "clip",
-    "add",          "sum",            "max_pool",     "avg_pool",
-    "global_avg_pool", "global_max_pool", "matmul",   "gemm",
-    "softmax",      "scale",          "flatten",      "reshape",
-    "identity",     "fake_quant",     "fake_quant_dequant", "fake_dequant",
-    "fake_channel_dequant", "fake_channel_quant_dequant",
+    "conv",
+    "batch_norm",
+    "relu",
+    "clip",
+    "add",
+    "sum",
+    "max_pool",
+    "avg_pool",
+    "global_avg_pool",
+    "global_max_pool",
+    "matmul",
+    "gemm",
+    "softmax",
+    "scale",
+    "flatten",
+    "reshape",
+    "identity",
+    "fake_quant",
+    "fake_quant_dequant",
+    "fake_dequant",
+    "fake_channel_dequant",
+    "fake_channel_quant_dequant",
 };
 
 kiln_attrs kiln_attrs_default(void) {
@@ -49,7 +65,8 @@ kiln_attrs kiln_attrs_default(void) {
 static int grow(void **p, int32_t *cap, int32_t need, size_t elem) {
     if (need <= *cap) return 1;
     int32_t nc = *cap ? *cap * 2 : 16;
-    while (nc < need) nc *= 2;
+    while (nc < need)
+        nc *= 2;
     void *q = realloc(*p, (size_t)nc * elem);
     if (!q) return 0;
     memset((char *)q + (size_t)*cap * elem, 0, (size_t)(nc - *cap) * elem);
@@ -70,9 +87,12 @@ void kiln_graph_destroy(kiln_graph *g) {
         free(g->values[i].name);
         free(g->values[i].quant.channel_thresholds);
     }
-    for (int32_t i = 0; i < g->n_nodes; i++) free(g->nodes[i].name);
-    for (int32_t i = 0; i < g->n_owned; i++) free(g->owned[i]);
-    for (int32_t i = 0; i < g->n_mappings; i++) kiln_unmap(&g->mappings[i]);
+    for (int32_t i = 0; i < g->n_nodes; i++)
+        free(g->nodes[i].name);
+    for (int32_t i = 0; i < g->n_owned; i++)
+        free(g->owned[i]);
+    for (int32_t i = 0; i < g->n_mappings; i++)
+        kiln_unmap(&g->mappings[i]);
     free(g->values);
     free(g->nodes);
     free(g->inputs);
@@ -97,7 +117,8 @@ kiln_status kiln_graph_add_value(kiln_graph *g, const char *name, kiln_dtype dty
     if (!v->name) return kiln_error(KILN_ERR_NO_MEMORY, "out of memory adding tensor");
     v->dtype = dtype;
     v->rank = rank;
-    for (int32_t i = 0; i < rank; i++) v->dims[i] = dims ? dims[i] : -1;
+    for (int32_t i = 0; i < rank; i++)
+        v->dims[i] = dims ? dims[i] : -1;
     v->producer = -1;
     *id = g->n_values++;
     return KILN_OK;
@@ -132,7 +153,8 @@ kiln_status kiln_graph_add_node(kiln_graph *g, kiln_op op, const char *name, int
     if (!n->name) return kiln_error(KILN_ERR_NO_MEMORY, "out of memory adding node");
     n->n_inputs = n_inputs;
     n->n_outputs = n_outputs;
-    for (int32_t i = 0; i < n_inputs; i++) n->inputs[i] = inputs[i];
+    for (int32_t i = 0; i < n_inputs; i++)
+        n->inputs[i] = inputs[i];
     for (int32_t i = 0; i < n_outputs; i++) {
         n->outputs[i] = outputs[i];
         g->values[outputs[i]].producer = g->n_nodes;
@@ -220,7 +242,8 @@ const char *kiln_shape_str(int32_t rank, const int64_t *dims, char *buf, size_t 
 }
 
 kiln_status kiln_infer_shapes(kiln_graph *g) {
-    for (int32_t i = 0; i < g->n_nodes; i++) KILN_TRY(kiln_infer_node(g, i));
+    for (int32_t i = 0; i < g->n_nodes; i++)
+        KILN_TRY(kiln_infer_node(g, i));
     return KILN_OK;
 }
 
@@ -252,8 +275,8 @@ kiln_status kiln_graph_clone(const kiln_graph *src, kiln_graph **out) {
     for (int32_t i = 0; i < src->n_nodes && s == KILN_OK; i++) {
         const kiln_node *n = &src->nodes[i];
         int32_t id;
-        s = kiln_graph_add_node(g, n->op, n->name, n->n_inputs, n->inputs, n->n_outputs,
-                                n->outputs, &n->attrs, &id);
+        s = kiln_graph_add_node(g, n->op, n->name, n->n_inputs, n->inputs, n->n_outputs, n->outputs,
+                                &n->attrs, &id);
         if (s == KILN_OK) {
             g->nodes[id].precision = n->precision;
             g->nodes[id].precision_reason = n->precision_reason;
@@ -295,7 +318,8 @@ kiln_status kiln_graph_verify(const kiln_graph *g) {
                 break;
             }
         }
-        for (int32_t k = 0; k < n->n_outputs; k++) ready[n->outputs[k]] = 1;
+        for (int32_t k = 0; k < n->n_outputs; k++)
+            ready[n->outputs[k]] = 1;
     }
     for (int32_t i = 0; i < g->n_outputs && s == KILN_OK; i++)
         if (!ready[g->outputs[i]])

@@ -48,31 +48,32 @@ typedef enum kiln_act {
 } kiln_act;
 
 typedef enum kiln_op {
-    KILN_OP_CONV = 0,        /* in: X[N,C,H,W], W[M,C/group,kh,kw], [B[M]], [R[N,M,OH,OW]]
-                                out: Y = act(conv(X,W) + B + R); R is the residual the
-                                fusion pass folds in (absent from loaders) */
-    KILN_OP_BATCH_NORM,      /* in: X, scale[C], bias[C], mean[C], var[C]   attr: epsilon */
-    KILN_OP_RELU,            /* in: X */
-    KILN_OP_CLIP,            /* in: X   attr: clip_min, clip_max (relu6 = clip 0..6) */
-    KILN_OP_ADD,             /* in: A, B   Y = act(A + B)   attr: axis (-1: numpy broadcast; >= 0: Paddle
-                                elementwise axis: B's dims align with A's from `axis`) */
-    KILN_OP_SUM,             /* in: 1..KILN_MAX_IO tensors, numpy broadcast */
-    KILN_OP_MAX_POOL,        /* in: X   attr: kernel, strides, pads, dilations, ceil_mode, auto_pad */
-    KILN_OP_AVG_POOL,        /* as MAX_POOL + count_include_pad (Paddle exclusive = !count_include_pad) */
+    KILN_OP_CONV = 0,   /* in: X[N,C,H,W], W[M,C/group,kh,kw], [B[M]], [R[N,M,OH,OW]]
+                           out: Y = act(conv(X,W) + B + R); R is the residual the
+                           fusion pass folds in (absent from loaders) */
+    KILN_OP_BATCH_NORM, /* in: X, scale[C], bias[C], mean[C], var[C]   attr: epsilon */
+    KILN_OP_RELU,       /* in: X */
+    KILN_OP_CLIP,       /* in: X   attr: clip_min, clip_max (relu6 = clip 0..6) */
+    KILN_OP_ADD,        /* in: A, B   Y = act(A + B)   attr: axis (-1: numpy broadcast; >= 0: Paddle
+                           elementwise axis: B's dims align with A's from `axis`) */
+    KILN_OP_SUM,        /* in: 1..KILN_MAX_IO tensors, numpy broadcast */
+    KILN_OP_MAX_POOL,   /* in: X   attr: kernel, strides, pads, dilations, ceil_mode, auto_pad */
+    KILN_OP_AVG_POOL, /* as MAX_POOL + count_include_pad (Paddle exclusive = !count_include_pad) */
     KILN_OP_GLOBAL_AVG_POOL, /* in: X[N,C,H,W] out: [N,C,1,1] */
     KILN_OP_GLOBAL_MAX_POOL,
-    KILN_OP_MATMUL,          /* in: A, B   numpy matmul (batched, broadcast) + trans_a/trans_b, alpha */
-    KILN_OP_GEMM,            /* in: A[M,K] (or [K,M] trans_a), B, [C]  Y = act(alpha*A'B' + beta*C) */
-    KILN_OP_SOFTMAX,         /* in: X   attr: axis; coerce_2d (ONNX opset < 13 semantics) */
-    KILN_OP_SCALE,           /* in: X   Y = alpha*X + beta (bias_after_scale) or alpha*(X+beta) */
-    KILN_OP_FLATTEN,         /* in: X   coerce_2d ? ONNX Flatten(axis) : flatten dims axis..axis_end */
-    KILN_OP_RESHAPE,         /* in: X   attr: shape[shape_rank] (0 = copy dim, -1 = infer) */
-    KILN_OP_IDENTITY,        /* in: X (dropout in inference, ONNX Identity) */
+    KILN_OP_MATMUL,   /* in: A, B   numpy matmul (batched, broadcast) + trans_a/trans_b, alpha */
+    KILN_OP_GEMM,     /* in: A[M,K] (or [K,M] trans_a), B, [C]  Y = act(alpha*A'B' + beta*C) */
+    KILN_OP_SOFTMAX,  /* in: X   attr: axis; coerce_2d (ONNX opset < 13 semantics) */
+    KILN_OP_SCALE,    /* in: X   Y = alpha*X + beta (bias_after_scale) or alpha*(X+beta) */
+    KILN_OP_FLATTEN,  /* in: X   coerce_2d ? ONNX Flatten(axis) : flatten dims axis..axis_end */
+    KILN_OP_RESHAPE,  /* in: X   attr: shape[shape_rank] (0 = copy dim, -1 = infer) */
+    KILN_OP_IDENTITY, /* in: X (dropout in inference, ONNX Identity) */
     /* PaddleSlim fake-quant family, with the literal arithmetic of spec §5.1. */
-    KILN_OP_FAKE_QUANT,      /* in: X, [InScale[1]]  Y = round(clip(X,-T,T)*r/T), T = InScale or max|X| */
-    KILN_OP_FAKE_QUANT_DEQUANT, /* in: X, [InScale[1]]  Y = round(clip(X,-T,T)*r/T)*T/r */
-    KILN_OP_FAKE_DEQUANT,    /* in: X, Scale[1]  Y = X*Scale/max_range */
-    KILN_OP_FAKE_CHANNEL_DEQUANT, /* in: X, Scales0[C], [Scales1[1]]  (spec §5.1) */
+    KILN_OP_FAKE_QUANT, /* in: X, [InScale[1]]  Y = round(clip(X,-T,T)*r/T), T = InScale or max|X|
+                         */
+    KILN_OP_FAKE_QUANT_DEQUANT,         /* in: X, [InScale[1]]  Y = round(clip(X,-T,T)*r/T)*T/r */
+    KILN_OP_FAKE_DEQUANT,               /* in: X, Scale[1]  Y = X*Scale/max_range */
+    KILN_OP_FAKE_CHANNEL_DEQUANT,       /* in: X, Scales0[C], [Scales1[1]]  (spec §5.1) */
     KILN_OP_FAKE_CHANNEL_QUANT_DEQUANT, /* in: X  per-channel abs-max along quant_axis */
     KILN_OP_COUNT
 } kiln_op;
@@ -143,8 +144,8 @@ typedef struct kiln_node {
 /* Quantization parameters of a value (see ARCHITECTURE.md: symmetric INT8,
  * activation scale T/127, weights per output channel). */
 typedef struct kiln_quant {
-    float threshold;     /* per-tensor |x| threshold T; 0 = none */
-    int32_t n_channels;  /* per-channel weight thresholds (0 = none) */
+    float threshold;           /* per-tensor |x| threshold T; 0 = none */
+    int32_t n_channels;        /* per-channel weight thresholds (0 = none) */
     float *channel_thresholds; /* owned by the graph */
 } kiln_quant;
 

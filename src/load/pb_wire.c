@@ -16,7 +16,9 @@ kiln_pb kiln_pb_init(const uint8_t *data, size_t size, size_t base_offset) {
     return m;
 }
 
-size_t kiln_pb_offset(const kiln_pb *m) { return m->base + (size_t)(m->p - m->origin); }
+size_t kiln_pb_offset(const kiln_pb *m) {
+    return m->base + (size_t)(m->p - m->origin);
+}
 
 kiln_pb kiln_pb_sub(const kiln_pb *parent, const kiln_pb_field *f) {
     kiln_pb m = *parent;
@@ -72,7 +74,8 @@ int kiln_pb_next(kiln_pb *m, kiln_pb_field *f) {
     case KILN_PB_FIXED64:
         if (m->end - m->p < 8) return fail(m, "truncated fixed64", m->p);
         f->varint = 0;
-        for (int i = 7; i >= 0; i--) f->varint = (f->varint << 8) | m->p[i];
+        for (int i = 7; i >= 0; i--)
+            f->varint = (f->varint << 8) | m->p[i];
         m->p += 8;
         return 1;
     case KILN_PB_FIXED32:
@@ -112,8 +115,10 @@ double kiln_pb_double(const kiln_pb_field *f) {
 
 int kiln_pb_repeated(kiln_pb *m, const kiln_pb_field *f, int elem_wire,
                      int (*cb)(void *user, uint64_t bits), void *user) {
-    if (f->wire_type == elem_wire) return cb(user, f->varint) == 0 ? 0 : fail(m, "too many elements", m->p);
-    if (f->wire_type != KILN_PB_LEN) return fail(m, "repeated field has an unexpected wire type", m->p);
+    if (f->wire_type == elem_wire)
+        return cb(user, f->varint) == 0 ? 0 : fail(m, "too many elements", m->p);
+    if (f->wire_type != KILN_PB_LEN)
+        return fail(m, "repeated field has an unexpected wire type", m->p);
     const uint8_t *p = f->data, *end = f->data + f->len;
     while (p < end) {
         uint64_t v = 0;
@@ -124,7 +129,8 @@ int kiln_pb_repeated(kiln_pb *m, const kiln_pb_field *f, int elem_wire,
         } else {
             size_t w = elem_wire == KILN_PB_FIXED32 ? 4 : 8;
             if ((size_t)(end - p) < w) return fail(m, "truncated packed fixed-width field", p);
-            for (size_t i = w; i-- > 0;) v = (v << 8) | p[i];
+            for (size_t i = w; i-- > 0;)
+                v = (v << 8) | p[i];
             p += w;
         }
         if (cb(user, v) != 0) return fail(m, "too many elements", p);

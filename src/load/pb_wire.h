@@ -22,21 +22,21 @@
 enum { KILN_PB_VARINT = 0, KILN_PB_FIXED64 = 1, KILN_PB_LEN = 2, KILN_PB_FIXED32 = 5 };
 
 typedef struct kiln_pb {
-    const uint8_t *p;   /* current position */
-    const uint8_t *end; /* end of this message */
-    size_t base;        /* absolute file offset of the buffer start... */
+    const uint8_t *p;      /* current position */
+    const uint8_t *end;    /* end of this message */
+    size_t base;           /* absolute file offset of the buffer start... */
     const uint8_t *origin; /* ...which is this pointer */
-    const char *error;  /* static description of the first error, or NULL */
-    size_t error_offset; /* absolute offset of the first error */
+    const char *error;     /* static description of the first error, or NULL */
+    size_t error_offset;   /* absolute offset of the first error */
 } kiln_pb;
 
 typedef struct kiln_pb_field {
     uint32_t number;
     int wire_type;
-    uint64_t varint;      /* VARINT, FIXED64 (raw bits), FIXED32 (raw bits) */
-    const uint8_t *data;  /* LEN: payload */
-    size_t len;           /* LEN: payload size */
-    size_t offset;        /* absolute offset of the field's tag */
+    uint64_t varint;     /* VARINT, FIXED64 (raw bits), FIXED32 (raw bits) */
+    const uint8_t *data; /* LEN: payload */
+    size_t len;          /* LEN: payload size */
+    size_t offset;       /* absolute offset of the field's tag */
 } kiln_pb_field;
 
 /* A cursor over data[0..size); base_offset is data's offset in its file. */
@@ -52,8 +52,12 @@ int kiln_pb_next(kiln_pb *m, kiln_pb_field *f);
 size_t kiln_pb_offset(const kiln_pb *m);
 
 /* Field value helpers. */
-static inline int32_t kiln_pb_int32(const kiln_pb_field *f) { return (int32_t)(uint32_t)f->varint; }
-static inline int64_t kiln_pb_int64(const kiln_pb_field *f) { return (int64_t)f->varint; }
+static inline int32_t kiln_pb_int32(const kiln_pb_field *f) {
+    return (int32_t)(uint32_t)f->varint;
+}
+static inline int64_t kiln_pb_int64(const kiln_pb_field *f) {
+    return (int64_t)f->varint;
+}
 float kiln_pb_float(const kiln_pb_field *f);   /* FIXED32 */
 double kiln_pb_double(const kiln_pb_field *f); /* FIXED64 */
 

@@ -15,7 +15,8 @@ void kiln_pbw_raw(kiln_pbw *w, const void *p, size_t n) {
     if (w->failed || n == 0) return;
     if (w->size + n > w->cap) {
         size_t nc = w->cap ? w->cap : 256;
-        while (nc < w->size + n) nc *= 2;
+        while (nc < w->size + n)
+            nc *= 2;
         uint8_t *q = realloc(w->data, nc);
         if (!q) {
             w->failed = 1;
@@ -70,7 +71,8 @@ void kiln_pbw_double(kiln_pbw *w, uint32_t field, double v) {
     uint64_t u;
     memcpy(&u, &v, 8);
     uint8_t b[8];
-    for (int i = 0; i < 8; i++) b[i] = (uint8_t)(u >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        b[i] = (uint8_t)(u >> (8 * i));
     tag(w, field, 1);
     kiln_pbw_raw(w, b, 8);
 }

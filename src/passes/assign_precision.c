@@ -35,7 +35,8 @@ bool kiln_int8_capable(const kiln_graph *g, const kiln_node *n, const char **why
         *why = "add with a constant operand has no INT8 form";
         return false;
     case KILN_OP_GEMM:
-        if (g->values[n->inputs[1]].data && g->values[n->inputs[1]].rank == 2 && !n->attrs.trans_a &&
+        if (g->values[n->inputs[1]].data && g->values[n->inputs[1]].rank == 2 &&
+            !n->attrs.trans_a &&
             (n->n_inputs < 3 || n->inputs[2] == KILN_NO_VALUE || g->values[n->inputs[2]].data))
             return true;
         *why = "gemm needs constant 2-D weights for INT8";
@@ -49,8 +50,9 @@ static kiln_status weight_thresholds(kiln_graph *g, const kiln_node *n) {
     kiln_value *w = &g->values[n->inputs[1]];
     if (w->quant.n_channels > 0) return KILN_OK;
     const float *d = kiln_const_f32(g, n->inputs[1]);
-    if (!d) return kiln_error(KILN_ERR_UNSUPPORTED, "node '%s': weights '%s' are not f32 constants",
-                              n->name, w->name);
+    if (!d)
+        return kiln_error(KILN_ERR_UNSUPPORTED, "node '%s': weights '%s' are not f32 constants",
+                          n->name, w->name);
     int64_t total = kiln_numel(w->rank, w->dims);
     int64_t ch, stride_c, stride_k, per;
     if (n->op == KILN_OP_CONV) {

@@ -39,11 +39,13 @@ static kiln_status fold_into_conv(kiln_graph *g, kiln_node *conv, double mul, do
     snprintf(name, sizeof name, "%s.scaled", wv->name);
     KILN_TRY(kiln_add_const_f32(g, name, wv->rank, wv->dims, NULL, &nw));
     float *w2 = (float *)g->values[nw].data;
-    for (int64_t i = 0; i < m * per; i++) w2[i] = (float)(mul * wd[i]);
+    for (int64_t i = 0; i < m * per; i++)
+        w2[i] = (float)(mul * wd[i]);
     snprintf(name, sizeof name, "%s.bias.scaled", wv->name);
     KILN_TRY(kiln_add_const_f32(g, name, 1, &m, NULL, &nb));
     float *b2 = (float *)g->values[nb].data;
-    for (int64_t c = 0; c < m; c++) b2[c] = (float)(mul * (bd ? bd[c] : 0.0) + add);
+    for (int64_t c = 0; c < m; c++)
+        b2[c] = (float)(mul * (bd ? bd[c] : 0.0) + add);
     conv->inputs[1] = nw;
     conv->inputs[2] = nb;
     if (conv->n_inputs < 3) conv->n_inputs = 3;
@@ -54,9 +56,9 @@ static kiln_status fold_into_gemm(kiln_graph *g, kiln_node *gemm, double mul, do
     int32_t out = gemm->outputs[0];
     int64_t ncols = g->values[out].dims[g->values[out].rank - 1];
     const float *cd = gemm->n_inputs > 2 ? kiln_const_f32(g, gemm->inputs[2]) : NULL;
-    int64_t cn = gemm->n_inputs > 2 ? kiln_numel(g->values[gemm->inputs[2]].rank,
-                                                  g->values[gemm->inputs[2]].dims)
-                                    : 0;
+    int64_t cn = gemm->n_inputs > 2
+                     ? kiln_numel(g->values[gemm->inputs[2]].rank, g->values[gemm->inputs[2]].dims)
+                     : 0;
     int32_t nc;
     char name[512];
     snprintf(name, sizeof name, "%s.bias.scaled", gemm->name);
@@ -91,7 +93,8 @@ static bool foldable_producer(const kiln_graph *g, int32_t x) {
     if (n->attrs.act != KILN_ACT_NONE) return false;
     if (n->op == KILN_OP_CONV)
         return n->n_inputs <= 3 && kiln_const_f32(g, n->inputs[1]) &&
-               (n->n_inputs < 3 || n->inputs[2] == KILN_NO_VALUE || kiln_const_f32(g, n->inputs[2]));
+               (n->n_inputs < 3 || n->inputs[2] == KILN_NO_VALUE ||
+                kiln_const_f32(g, n->inputs[2]));
     if (n->op == KILN_OP_GEMM) return gemm_bias_foldable(g, n);
     return false;
 }

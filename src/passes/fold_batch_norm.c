@@ -40,7 +40,8 @@ static kiln_status fold(kiln_graph *g, kiln_node *p, const kiln_node *bn, int64_
                           : NULL;
     double *alpha = malloc((size_t)c * sizeof(double));
     if (!alpha) return kiln_error(KILN_ERR_NO_MEMORY, "out of memory folding batch_norm");
-    for (int64_t i = 0; i < c; i++) alpha[i] = scale[i] / sqrt((double)var[i] + bn->attrs.epsilon);
+    for (int64_t i = 0; i < c; i++)
+        alpha[i] = scale[i] / sqrt((double)var[i] + bn->attrs.epsilon);
 
     char name[512];
     int32_t nw, nb;
@@ -51,7 +52,8 @@ static kiln_status fold(kiln_graph *g, kiln_node *p, const kiln_node *bn, int64_
         int64_t total = kiln_numel(wv->rank, wv->dims);
         if (conv) {
             int64_t per = total / c;
-            for (int64_t i = 0; i < total; i++) w2[i] = (float)(wd[i] * alpha[i / per]);
+            for (int64_t i = 0; i < total; i++)
+                w2[i] = (float)(wd[i] * alpha[i / per]);
         } else { /* gemm B is [K,N] (or [N,K] with trans_b): scale output column c */
             int64_t rows = wv->dims[0], cols = wv->dims[1];
             for (int64_t r = 0; r < rows; r++)

@@ -26,7 +26,6 @@ kiln_status kiln_passes_run(kiln_graph *g, const kiln_logger *logger, kiln_pass_
              "passes: %d -> %d nodes (identities %d, scales %d, batch_norms %d, biases %d, "
              "residuals %d, activations %d)",
              before, (int)g->n_nodes, st->identities_removed, st->scales_folded,
-             st->batch_norms_folded, st->biases_fused, st->residuals_fused,
-             st->activations_fused);
+             st->batch_norms_folded, st->biases_fused, st->residuals_fused, st->activations_fused);
     return KILN_OK;
 }

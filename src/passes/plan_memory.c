@@ -19,7 +19,9 @@ typedef struct {
     int32_t last; /* last node reading it */
 } placed;
 
-static size_t align_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
+static size_t align_up(size_t x, size_t a) {
+    return (x + a - 1) / a * a;
+}
 
 kiln_status kiln_plan_memory(const kiln_graph *g, const size_t *bytes, size_t align,
                              size_t *offsets, size_t *total) {
@@ -45,7 +47,8 @@ kiln_status kiln_plan_memory(const kiln_graph *g, const size_t *bytes, size_t al
         for (int32_t k = 0; k < n->n_inputs; k++)
             if (n->inputs[k] != KILN_NO_VALUE && last[n->inputs[k]] < i) last[n->inputs[k]] = i;
     }
-    for (int32_t i = 0; i < g->n_outputs; i++) last[g->outputs[i]] = nn; /* read after the run */
+    for (int32_t i = 0; i < g->n_outputs; i++)
+        last[g->outputs[i]] = nn; /* read after the run */
     for (int32_t v = 0; v < nv; v++)
         if (last[v] < first[v]) last[v] = first[v]; /* written, never read: lives one node */
 

@@ -58,7 +58,8 @@ void kiln_graph_remove_nodes(kiln_graph *g, const bool *dead) {
         g->nodes[w++] = g->nodes[i];
     }
     g->n_nodes = w;
-    for (int32_t i = 0; i < g->n_values; i++) g->values[i].producer = -1;
+    for (int32_t i = 0; i < g->n_values; i++)
+        g->values[i].producer = -1;
     for (int32_t i = 0; i < g->n_nodes; i++)
         for (int32_t k = 0; k < g->nodes[i].n_outputs; k++)
             g->values[g->nodes[i].outputs[k]].producer = i;

@@ -102,8 +102,8 @@ int main(void) {
     /* errors */
     in_dims[0] = 3;
     s = kiln_engine_set_input(e, 0, x, in_dims, 4);
-    KT_CHECK(s == KILN_ERR_SHAPE && strstr(kiln_last_error(), "max_batch"),
-             "batch too large: %s", kiln_last_error());
+    KT_CHECK(s == KILN_ERR_SHAPE && strstr(kiln_last_error(), "max_batch"), "batch too large: %s",
+             kiln_last_error());
     in_dims[0] = 1;
     in_dims[2] += 1;
     s = kiln_engine_set_input(e, 0, x, in_dims, 4);

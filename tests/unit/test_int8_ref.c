@@ -73,7 +73,8 @@ int main(void) {
     const float *wdat = (const float *)wv->data;
     for (int c = 0; c < 4; c++) {
         float m = 0;
-        for (int k = 0; k < 27; k++) m = fmaxf(m, fabsf(wdat[c * 27 + k]));
+        for (int k = 0; k < 27; k++)
+            m = fmaxf(m, fabsf(wdat[c * 27 + k]));
         KT_CHECK(wv->quant.channel_thresholds[c] == m, "channel %d threshold = max|W|", c);
     }
 

@@ -276,7 +276,7 @@ static int run_data_set(const char *cname, const char *model, const model_info *
     for (int32_t i = 0; i < g->n_inputs; i++) {
         const kiln_value *v = &g->values[g->inputs[i]];
         if (be->write_value(exec, g->inputs[i], in_data[fed[i]],
-                                         (size_t)kiln_numel(v->rank, v->dims)) != KILN_OK)
+                            (size_t)kiln_numel(v->rank, v->dims)) != KILN_OK)
             goto fail_status;
     }
     int64_t batch = 1;

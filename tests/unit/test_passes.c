@@ -80,7 +80,8 @@ static int32_t check_pipeline(kiln_graph *g, const char *what, kiln_pass_stats *
         double e = kt_rel_err(after, before, n0);
         KT_CHECK(e <= TOL, "%s: rel err %g > %g", what, e, TOL);
         double norm = 0;
-        for (size_t i = 0; i < n0; i++) norm += (double)before[i] * before[i];
+        for (size_t i = 0; i < n0; i++)
+            norm += (double)before[i] * before[i];
         KT_CHECK(norm > 0, "%s: output is not all zero", what);
     }
     free(before);
@@ -161,7 +162,8 @@ static void test_residual(bool keep_intermediate) {
     } else {
         /* the sum is an output: relu must stay a separate node reading it */
         int relu = 0;
-        for (int32_t i = 0; i < g->n_nodes; i++) relu += g->nodes[i].op == KILN_OP_RELU;
+        for (int32_t i = 0; i < g->n_nodes; i++)
+            relu += g->nodes[i].op == KILN_OP_RELU;
         KT_CHECK(relu == 1, "relu not fused when its input is a requested output");
         KT_CHECK(kiln_graph_find_value(g, "sum") >= 0 &&
                      g->values[kiln_graph_find_value(g, "sum")].producer >= 0,
@@ -179,8 +181,9 @@ static void test_gemm_chain(void) {
     kiln_graph_add_input(g, x);
     int32_t w = const_value(g, "w", 2, bd, 21, -0.3f, 0.3f);
     int32_t b = const_value(g, "b", 1, &c, 22, -0.2f, 0.2f);
-    int32_t f = act_value(g, "f", 2, yd), m = act_value(g, "m", 2, yd), a = act_value(g, "a", 2, yd),
-            d = act_value(g, "d", 2, yd), i = act_value(g, "i", 2, yd), r = act_value(g, "r", 2, yd),
+    int32_t f = act_value(g, "f", 2, yd), m = act_value(g, "m", 2, yd),
+            a = act_value(g, "a", 2, yd), d = act_value(g, "d", 2, yd),
+            i = act_value(g, "i", 2, yd), r = act_value(g, "r", 2, yd),
             s = act_value(g, "s", 2, yd);
     kiln_attrs fl = kiln_attrs_default();
     fl.axis = 1;

@@ -29,7 +29,8 @@ static void lifetimes(const kiln_graph *g, int32_t *first, int32_t *last) {
             if (v >= 0 && i > last[v]) last[v] = i;
         }
     }
-    for (int32_t i = 0; i < g->n_outputs; i++) last[g->outputs[i]] = g->n_nodes;
+    for (int32_t i = 0; i < g->n_outputs; i++)
+        last[g->outputs[i]] = g->n_nodes;
 }
 
 static void check_plan(const kiln_graph *g, const size_t *bytes, size_t align, const char *what,
@@ -92,7 +93,8 @@ static void random_graph(uint64_t seed) {
     kiln_graph_add_output(g, vals[n]);
     if (kiln_rng_next(&r) % 2) kiln_graph_add_output(g, vals[n / 2]);
     size_t *bytes = malloc(sizeof(size_t) * (size_t)g->n_values);
-    for (int32_t v = 0; v < g->n_values; v++) bytes[v] = 1 + kiln_rng_next(&r) % 5000;
+    for (int32_t v = 0; v < g->n_values; v++)
+        bytes[v] = 1 + kiln_rng_next(&r) % 5000;
     char what[64];
     snprintf(what, sizeof what, "random graph seed %llu", (unsigned long long)seed);
     check_plan(g, bytes, 64, what, NULL);
@@ -102,19 +104,21 @@ static void random_graph(uint64_t seed) {
 }
 
 int main(void) {
-    for (uint64_t s = 1; s <= 200; s++) random_graph(s);
+    for (uint64_t s = 1; s <= 200; s++)
+        random_graph(s);
 
     kiln_graph *g = NULL;
     KT_OK(kiln_model_generate_resnet50(1, &g));
     if (g) {
-        for (int32_t i = 0; i < g->n_inputs; i++) g->values[g->inputs[i]].dims[0] = 1;
+        for (int32_t i = 0; i < g->n_inputs; i++)
+            g->values[g->inputs[i]].dims[0] = 1;
         KT_OK(kiln_infer_shapes(g));
         KT_OK(kiln_passes_run(g, NULL, NULL));
         KT_OK(kiln_infer_shapes(g));
         size_t *bytes = calloc((size_t)g->n_values, sizeof(size_t));
         for (int32_t v = 0; v < g->n_values; v++)
-            if (!g->values[v].data && (g->values[v].producer >= 0 ||
-                                       (g->values[v].flags & KILN_VALUE_INPUT)))
+            if (!g->values[v].data &&
+                (g->values[v].producer >= 0 || (g->values[v].flags & KILN_VALUE_INPUT)))
                 bytes[v] = (size_t)kiln_numel(g->values[v].rank, g->values[v].dims) * 4;
         double ratio = 1;
         check_plan(g, bytes, 64, "resnet50", &ratio);

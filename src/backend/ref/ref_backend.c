@@ -19,7 +19,7 @@ typedef struct ref_exec {
     int64_t *cap;           /* per value: elements behind ptr[i] */
     unsigned char *batched; /* per value: dims[0] is the batch (follows the run batch) */
     int64_t built_batch;
-    kiln_ref_int8 *int8;     /* per node: INT8 weights (conv/gemm marked INT8) */
+    kiln_ref_int8 *int8;      /* per node: INT8 weights (conv/gemm marked INT8) */
     kiln_ref_scratch scratch; /* for INT8 nodes */
 } ref_exec;
 
@@ -53,7 +53,8 @@ static void ref_destroy(void *exec) {
         for (int32_t i = 0; i < e->g->n_values; i++)
             if (e->owned[i]) free(e->ptr[i]);
     if (e->int8)
-        for (int32_t i = 0; i < e->g->n_nodes; i++) kiln_ref_int8_free(&e->int8[i]);
+        for (int32_t i = 0; i < e->g->n_nodes; i++)
+            kiln_ref_int8_free(&e->int8[i]);
     free(e->int8);
     free(e->scratch.q);
     free(e->scratch.f0);
@@ -255,7 +256,8 @@ static kiln_status setup_int8(ref_exec *e) {
     const kiln_graph *g = e->g;
     int64_t max_elems = 0;
     bool any = false;
-    for (int32_t i = 0; i < g->n_nodes; i++) any |= g->nodes[i].precision == KILN_PRECISION_INT8;
+    for (int32_t i = 0; i < g->n_nodes; i++)
+        any |= g->nodes[i].precision == KILN_PRECISION_INT8;
     if (!any) return KILN_OK;
     for (int32_t v = 0; v < g->n_values; v++)
         if (!is_const(&g->values[v]) && e->cap[v] > max_elems) max_elems = e->cap[v];

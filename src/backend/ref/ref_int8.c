@@ -28,11 +28,13 @@ static inline int32_t q8(double x, double inv_scale) {
 
 void kiln_ref_fake_quant(const float *x, float *y, int64_t n, float t) {
     if (t <= 0) {
-        for (int64_t i = 0; i < n; i++) y[i] = 0;
+        for (int64_t i = 0; i < n; i++)
+            y[i] = 0;
         return;
     }
     double inv = 127.0 / t, s = t / 127.0;
-    for (int64_t i = 0; i < n; i++) y[i] = (float)(q8(x[i], inv) * s);
+    for (int64_t i = 0; i < n; i++)
+        y[i] = (float)(q8(x[i], inv) * s);
 }
 
 kiln_status kiln_ref_int8_prepare(const kiln_graph *g, const kiln_node *n, kiln_ref_int8 *w) {
@@ -54,8 +56,10 @@ kiln_status kiln_ref_int8_prepare(const kiln_graph *g, const kiln_node *n, kiln_
     }
     for (int64_t i = 0; i < total; i++) {
         int64_t c;
-        if (n->op == KILN_OP_CONV) c = i / (total / ch);
-        else c = n->attrs.trans_b ? i / wv->dims[1] : i % wv->dims[1];
+        if (n->op == KILN_OP_CONV)
+            c = i / (total / ch);
+        else
+            c = n->attrs.trans_b ? i / wv->dims[1] : i % wv->dims[1];
         float t = wv->quant.channel_thresholds[c];
         w->qw[i] = (int8_t)(t > 0 ? q8(d[i], 127.0 / t) : 0);
     }
@@ -70,7 +74,8 @@ void kiln_ref_int8_free(kiln_ref_int8 *w) {
 
 static void quantize_all(const kiln_ref_tensor *x, float t, int8_t *q) {
     double inv = t > 0 ? 127.0 / t : 0.0;
-    for (int64_t i = 0; i < x->n; i++) q[i] = (int8_t)q8(x->p[i], inv);
+    for (int64_t i = 0; i < x->n; i++)
+        q[i] = (int8_t)q8(x->p[i], inv);
 }
 
 static void conv_int8(const kiln_node *n, const kiln_ref_tensor *in, const int8_t *qx, double sx,
@@ -123,8 +128,10 @@ static void gemm_int8(const kiln_node *n, const kiln_ref_tensor *in, const int8_
             double y = a->alpha * (double)acc * sa * w->scale[j];
             if (cn) {
                 /* C is unidirectionally broadcast to [M, N] */
-                double c = cn == 1 ? Cb->p[0] : cn == N ? Cb->p[j] : cn == M * N ? Cb->p[i * N + j]
-                                                                                  : Cb->p[i];
+                double c = cn == 1       ? Cb->p[0]
+                           : cn == N     ? Cb->p[j]
+                           : cn == M * N ? Cb->p[i * N + j]
+                                         : Cb->p[i];
                 y += a->beta * c;
             }
             out->p[i * N + j] = (float)kiln_ref_act(a, y);

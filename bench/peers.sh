@@ -1,0 +1,249 @@
+#!/usr/bin/env bash
+# peers.sh — Kiln against its CPU peers on the same ResNet50, same input, same
+# run: ROUNDS rounds, each running in turn `kiln bench` (FP32, cpu backend),
+# ONNX Runtime (bench/ort_bench.js: npm onnxruntime-node, graph optimization
+# `all`) and OpenCV DNN (bench/opencv_bench.py: Debian python3-opencv), plus
+# kiln INT8 (when `kiln bench` has --precision and a calibration table exists)
+# and an ORT INT8 Q/DQ model (when --ort_int8=FILE is given). Engines are
+# interleaved and their order rotates each round, so the ratios against kiln
+# (measured in the same round) survive the host's noise. Outputs are checked
+# against ORT (one run each) before any timing. See bench/README.md.
+# Non-goals: GPU engines, accuracy (see kiln compare), asserting speed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+usage() {
+  cat <<'EOF'
+usage: bench/peers.sh [--model=DIR] [--batch=1] [--rounds=5] [--seconds=3] [flags]
+  --model=DIR        Paddle model (default models/ResNet50; made by scripts/make-models.sh
+                     when it is the default and missing, else `kiln model generate --seed=1`)
+  --batch=N          batch size for every engine (default 1)
+  --rounds=N         interleaved rounds (default 5)
+  --seconds=S        timed seconds per engine per round (default 3)
+  --threads=N        threads for every engine (default 2)
+  --bin=DIR          where kiln is (default build/bin)
+  --ort_int8=F.onnx  also time this ONNX (e.g. an INT8 Q/DQ ResNet50) with ORT as ort-int8
+  --calib_table=F    the kiln INT8 table (default: <model>/_opt_cache/trt_calib_* if present)
+  --no_int8          skip kiln INT8 even when available
+  --no_opencv        skip OpenCV DNN
+  --keep=DIR         keep the exported ONNX, input, outputs and results in DIR
+EOF
+}
+
+MODEL=models/ResNet50
+BATCH=1
+ROUNDS=5
+SECONDS_=3
+THREADS=2
+BIN=build/bin
+ORT_INT8=
+CALIB=
+NO_INT8=0
+NO_OPENCV=0
+KEEP=
+for a in "$@"; do
+  case "$a" in
+    --model=*) MODEL=${a#*=} ;;
+    --batch=*) BATCH=${a#*=} ;;
+    --rounds=*) ROUNDS=${a#*=} ;;
+    --seconds=*) SECONDS_=${a#*=} ;;
+    --threads=*) THREADS=${a#*=} ;;
+    --bin=*) BIN=${a#*=} ;;
+    --ort_int8=*) ORT_INT8=${a#*=} ;;
+    --calib_table=*) CALIB=${a#*=} ;;
+    --no_int8) NO_INT8=1 ;;
+    --no_opencv) NO_OPENCV=1 ;;
+    --keep=*) KEEP=${a#*=} ;;
+    -h | --help) usage; exit 0 ;;
+    *) echo "peers.sh: unknown argument '$a'" >&2; usage >&2; exit 2 ;;
+  esac
+done
+for v in BATCH ROUNDS SECONDS_ THREADS; do
+  [[ ${!v} =~ ^[1-9][0-9]*$ ]] || { echo "peers.sh: --${v,,} must be a positive integer" >&2; exit 2; }
+done
+KILN=$BIN/kiln
+[ -x "$KILN" ] || { echo "peers.sh: no $KILN: build first (make build) or pass --bin=DIR" >&2; exit 2; }
+[ -z "$ORT_INT8" ] || [ -f "$ORT_INT8" ] || { echo "peers.sh: no such file $ORT_INT8" >&2; exit 2; }
+[ -z "$CALIB" ] || [ -f "$CALIB" ] || { echo "peers.sh: no such file $CALIB" >&2; exit 2; }
+
+if [ -n "$KEEP" ]; then
+  mkdir -p "$KEEP"
+  work=$(cd "$KEEP" && pwd)
+else
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+fi
+
+# --- prerequisites ------------------------------------------------------------
+if [ ! -f "$MODEL/model" ] || [ ! -f "$MODEL/params" ]; then
+  if [ "$MODEL" = models/ResNet50 ]; then
+    KILN=$KILN scripts/make-models.sh
+  else
+    echo "peers.sh: no model in $MODEL: generating a seeded ResNet50 (seed 1)"
+    "$KILN" model generate --arch=resnet50 --output_dir="$MODEL" --seed=1
+  fi
+fi
+if [ ! -d tests/ort/node_modules/onnxruntime-node ]; then
+  echo "peers.sh: installing tests/ort (onnxruntime-node, pinned)"
+  (cd tests/ort && ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+# A python with cv2: Debian's python3-opencv lives in /usr/bin/python3's path,
+# which a pyenv/venv `python3` may not see.
+CVPY=
+find_cv() {
+  for p in /usr/bin/python3 python3; do
+    if command -v "$p" >/dev/null 2>&1 && "$p" -c 'import cv2' >/dev/null 2>&1; then
+      CVPY=$p
+      return 0
+    fi
+  done
+  return 1
+}
+if [ "$NO_OPENCV" = 0 ] && ! find_cv; then
+  echo "peers.sh: installing Debian python3-opencv (used by bench/ only, not by Kiln)"
+  SUDO=
+  [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  if ! DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+      python3-opencv >/dev/null; then
+    $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq \
+      --no-install-recommends python3-opencv >/dev/null || true
+  fi
+  find_cv || { echo "peers.sh: no usable cv2: skipping OpenCV DNN" >&2; NO_OPENCV=1; }
+fi
+PY=${CVPY:-python3}
+
+# kiln INT8: only when this kiln bench knows --precision and there is a table
+KILN_INT8=0
+int8_flags=(--precision=int8)
+fp32_flags=()
+if "$KILN" bench --help 2>&1 | grep -q -- '--precision'; then
+  fp32_flags=(--precision=fp32)
+fi
+if [ "$NO_INT8" = 0 ] && [ ${#fp32_flags[@]} -gt 0 ]; then
+  if [ -n "$CALIB" ]; then
+    if "$KILN" bench --help 2>&1 | grep -q -- '--calib_table'; then
+      int8_flags+=(--calib_table="$CALIB")
+      KILN_INT8=1
+    else
+      echo "peers.sh: this kiln bench has no --calib_table: skipping kiln-int8" >&2
+    fi
+  elif compgen -G "$MODEL/_opt_cache/trt_calib_*" >/dev/null; then
+    KILN_INT8=1
+  else
+    echo "peers.sh: no calibration table in $MODEL/_opt_cache: skipping kiln-int8" \
+         "(make one with kiln calibrate or make demo)"
+  fi
+fi
+
+# --- model, input, output check --------------------------------------------------
+shape="${BATCH}x3x224x224"
+echo "== exporting $MODEL to ONNX"
+"$KILN" model export-onnx "$MODEL" --output="$work/model.onnx" >/dev/null
+node tests/ort/make_input.js "$work/input.bin" $((BATCH * 3 * 224 * 224)) 1234 -2 2
+
+echo "== outputs on the same input (seed 1234, uniform [-2,2)), one run each, against ORT FP32"
+node bench/ort_bench.js "$work/model.onnx" "$work/input.bin" "$shape" --threads="$THREADS" \
+  --seconds=0 --iterations=1 --warmup_ms=0 --save="$work/out_ort.bin" >/dev/null
+kiln_out() { # dir, extra flags...
+  local d=$1
+  shift
+  rm -rf "$d"
+  "$KILN" run "$MODEL" --input="$work/input.bin" --shape="$shape" --backend=cpu \
+    --threads="$THREADS" --save_outputs="$d" --print=0 "$@" >/dev/null
+  ls "$d"/*.bin | head -1
+}
+o=$(kiln_out "$work/out_kiln" --precision=fp32) || { echo "peers.sh: kiln run failed" >&2; exit 1; }
+node tests/ort/compare.js "$o" "$work/out_ort.bin" 1e-3 "kiln fp32 vs ort fp32" ||
+  { echo "peers.sh: kiln and ORT disagree: not timing" >&2; exit 1; }
+if [ "$NO_OPENCV" = 0 ]; then
+  "$PY" bench/opencv_bench.py "$work/model.onnx" "$work/input.bin" "$shape" --threads="$THREADS" \
+    --seconds=0 --iterations=1 --warmup_ms=0 --save="$work/out_cv.bin" >/dev/null
+  node tests/ort/compare.js "$work/out_cv.bin" "$work/out_ort.bin" 1e-3 "opencv fp32 vs ort fp32" ||
+    { echo "peers.sh: OpenCV and ORT disagree: not timing" >&2; exit 1; }
+fi
+if [ "$KILN_INT8" = 1 ]; then
+  run_int8=(--precision=int8)
+  [ -z "$CALIB" ] || run_int8+=(--calib_table="$CALIB")
+  if o=$(kiln_out "$work/out_kiln_int8" "${run_int8[@]}"); then
+    # INT8 is expected to differ: report only (rel err of softmax outputs)
+    node tests/ort/compare.js "$o" "$work/out_ort.bin" 1 "kiln int8 vs ort fp32 (report only)" || true
+  else
+    echo "peers.sh: kiln run --precision=int8 failed: skipping kiln-int8" >&2
+    KILN_INT8=0
+  fi
+fi
+if [ -n "$ORT_INT8" ]; then
+  node bench/ort_bench.js "$ORT_INT8" "$work/input.bin" "$shape" --threads="$THREADS" \
+    --seconds=0 --iterations=1 --warmup_ms=0 --save="$work/out_ort_int8.bin" >/dev/null
+  node tests/ort/compare.js "$work/out_ort_int8.bin" "$work/out_ort.bin" 1 \
+    "ort int8 vs ort fp32 (report only)" || true
+fi
+
+# --- engines ----------------------------------------------------------------------
+engines=(kiln ort)
+[ "$NO_OPENCV" = 1 ] || engines+=(opencv)
+[ "$KILN_INT8" = 0 ] || engines+=(kiln-int8)
+[ -z "$ORT_INT8" ] || engines+=(ort-int8)
+
+# kiln bench's trtexec-style report -> one RESULT line
+kiln_bench() { # engine name, extra flags...
+  local name=$1 out
+  shift
+  out=$("$KILN" bench "$MODEL" --batch="$BATCH" --backend=cpu --threads="$THREADS" \
+    --loadInputs="$work/input.bin" --warmUp=200 --iterations=10 --duration="$SECONDS_" "$@") ||
+    return 1
+  awk -v name="$name" -v b="$BATCH" '
+    /^Throughput:/ { ips = $2 }
+    /^Iterations:/ { it = $2 }
+    /^Latency:/ {
+      for (i = 1; i <= NF; i++) {
+        if ($i == "min") mn = $(i + 2)
+        if ($i == "median") md = $(i + 2)
+        if ($i == "mean") mean = $(i + 2)
+        if ($i == "percentile(90%)") p90 = $(i + 2)
+      }
+    }
+    END {
+      if (mn == "" || md == "" || ips == "") exit 1
+      printf "RESULT engine=%s batch=%s iters=%s min_ms=%s median_ms=%s p90_ms=%s mean_ms=%s images_per_s=%s\n",
+             name, b, it, mn, md, p90, mean, ips
+    }' <<<"$out"
+}
+
+run_engine() { # engine name -> one RESULT line on stdout
+  local common=("$work/model.onnx" "$work/input.bin" "$shape" --threads="$THREADS"
+    --seconds="$SECONDS_" --iterations=10 --warmup_ms=200)
+  case "$1" in
+    kiln) kiln_bench kiln "${fp32_flags[@]}" ;;
+    kiln-int8) kiln_bench kiln-int8 "${int8_flags[@]}" ;;
+    ort) node bench/ort_bench.js "${common[@]}" --engine=ort ;;
+    ort-int8) node bench/ort_bench.js "$ORT_INT8" "${common[@]:1}" --engine=ort-int8 ;;
+    opencv) "$PY" bench/opencv_bench.py "${common[@]}" ;;
+  esac
+}
+
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+echo "== $ROUNDS rounds x ${SECONDS_} s per engine, batch $BATCH, $THREADS threads:" \
+     "${engines[*]} (order rotates each round); load average $load_before"
+: >"$work/results.txt"
+n=${#engines[@]}
+for ((r = 1; r <= ROUNDS; r++)); do
+  order=()
+  for ((k = 0; k < n; k++)); do order+=("${engines[$(((r - 1 + k) % n))]}"); done
+  line="round $r/$ROUNDS (load $(cut -d' ' -f1 /proc/loadavg)):"
+  for e in "${order[@]}"; do
+    if ! res=$(run_engine "$e"); then
+      echo "peers.sh: $e failed in round $r" >&2
+      exit 1
+    fi
+    echo "round=$r $res" >>"$work/results.txt"
+    med=$(sed -n 's/.*median_ms=\([^ ]*\).*/\1/p' <<<"$res")
+    line+=" $e ${med} ms"
+  done
+  echo "$line"
+done
+
+model_name=$(basename "$MODEL")
+"$PY" bench/summarize.py "$work/results.txt" \
+  "== $model_name, batch $BATCH, $ROUNDS rounds x ${SECONDS_} s per engine, $THREADS threads, $(nproc) cores; load average before $load_before, after $(cut -d' ' -f1-3 /proc/loadavg)"

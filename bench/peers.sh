@@ -22,6 +22,7 @@ usage: bench/peers.sh [--model=DIR] [--batch=1] [--rounds=5] [--seconds=3] [flag
   --seconds=S        timed seconds per engine per round (default 3)
   --threads=N        threads for every engine (default 2)
   --bin=DIR          where kiln is (default build/bin)
+  --backend=NAME     kiln's backend for fp32 and int8 (default cpu)
   --ort_int8=F.onnx  also time this ONNX (e.g. an INT8 Q/DQ ResNet50) with ORT as ort-int8
   --calib_table=F    the kiln INT8 table (default: <model>/_opt_cache/trt_calib_* if present)
   --no_int8          skip kiln INT8 even when available
@@ -36,6 +37,7 @@ ROUNDS=5
 SECONDS_=3
 THREADS=2
 BIN=build/bin
+BACKEND=cpu
 ORT_INT8=
 CALIB=
 NO_INT8=0
@@ -49,6 +51,7 @@ for a in "$@"; do
     --seconds=*) SECONDS_=${a#*=} ;;
     --threads=*) THREADS=${a#*=} ;;
     --bin=*) BIN=${a#*=} ;;
+    --backend=*) BACKEND=${a#*=} ;;
     --ort_int8=*) ORT_INT8=${a#*=} ;;
     --calib_table=*) CALIB=${a#*=} ;;
     --no_int8) NO_INT8=1 ;;
@@ -104,10 +107,10 @@ if [ "$NO_OPENCV" = 0 ] && ! find_cv; then
   echo "peers.sh: installing Debian python3-opencv (used by bench/ only, not by Kiln)"
   SUDO=
   [ "$(id -u)" -eq 0 ] || SUDO=sudo
-  if ! DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
-      python3-opencv >/dev/null; then
-    $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq \
-      --no-install-recommends python3-opencv >/dev/null || true
+  apt_cv() { DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+    python3-opencv >/dev/null; }
+  if ! apt_cv; then
+    if $SUDO apt-get update -qq; then apt_cv || true; fi
   fi
   find_cv || { echo "peers.sh: no usable cv2: skipping OpenCV DNN" >&2; NO_OPENCV=1; }
 fi
@@ -149,9 +152,9 @@ kiln_out() { # dir, extra flags...
   local d=$1
   shift
   rm -rf "$d"
-  "$KILN" run "$MODEL" --input="$work/input.bin" --shape="$shape" --backend=cpu \
-    --threads="$THREADS" --save_outputs="$d" --print=0 "$@" >/dev/null
-  ls "$d"/*.bin | head -1
+  "$KILN" run "$MODEL" --input="$work/input.bin" --shape="$shape" --backend="$BACKEND" \
+    --threads="$THREADS" --save_outputs="$d" --print=0 "$@" >/dev/null || return 1
+  compgen -G "$d/*.bin" | head -1
 }
 o=$(kiln_out "$work/out_kiln" --precision=fp32) || { echo "peers.sh: kiln run failed" >&2; exit 1; }
 node tests/ort/compare.js "$o" "$work/out_ort.bin" 1e-3 "kiln fp32 vs ort fp32" ||
@@ -169,7 +172,7 @@ if [ "$KILN_INT8" = 1 ]; then
     # INT8 is expected to differ: report only (rel err of softmax outputs)
     node tests/ort/compare.js "$o" "$work/out_ort.bin" 1 "kiln int8 vs ort fp32 (report only)" || true
   else
-    echo "peers.sh: kiln run --precision=int8 failed: skipping kiln-int8" >&2
+    echo "peers.sh: kiln run --precision=int8 --backend=$BACKEND failed: skipping kiln-int8" >&2
     KILN_INT8=0
   fi
 fi
@@ -190,7 +193,7 @@ engines=(kiln ort)
 kiln_bench() { # engine name, extra flags...
   local name=$1 out
   shift
-  out=$("$KILN" bench "$MODEL" --batch="$BATCH" --backend=cpu --threads="$THREADS" \
+  out=$("$KILN" bench "$MODEL" --batch="$BATCH" --backend="$BACKEND" --threads="$THREADS" \
     --loadInputs="$work/input.bin" --warmUp=200 --iterations=10 --duration="$SECONDS_" "$@") ||
     return 1
   awk -v name="$name" -v b="$BATCH" '

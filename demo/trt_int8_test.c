@@ -7,8 +7,9 @@
  * --use_calib=true: INT8 from the calibration table next to the model (made
  * by trt_gen_calib_table_test or `kiln calibrate`); without one, this run
  * calibrates instead, as Paddle-TRT does. --use_calib=false: INT8 from the
- * model's own quantization scales. Prints the first 20 outputs of the first
- * batch and the top-1 class of every image.
+ * model's own quantization scales (not read yet: Kiln warns and runs FP32).
+ * Prints the first 20 outputs of the first batch and the top-1 class of
+ * every image.
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -24,6 +24,7 @@ int kiln_cmd_model(int argc, char **argv);
 int kiln_cmd_bench(int argc, char **argv);
 int kiln_cmd_calibrate(int argc, char **argv);
 int kiln_cmd_compare(int argc, char **argv);
+int kiln_cmd_crops(int argc, char **argv);
 
 /* A parsed command line: flags (--k=v or --k v-less booleans) and positionals. */
 enum { KILN_CLI_MAX_ARGS = 64 };

@@ -140,7 +140,15 @@ int kiln_cmd_compare(int argc, char **argv) {
     const char *outputs = kiln_cli_get(&c, "outputs"), *table = kiln_cli_get(&c, "calib_table");
     const char *atol_s = kiln_cli_get(&c, "atol"), *rtol_s = kiln_cli_get(&c, "rtol");
     const char *max_rel_s = kiln_cli_get(&c, "max_rel");
-    double max_rel = max_rel_s ? atof(max_rel_s) : INFINITY;
+    double max_rel = INFINITY;
+    if (max_rel_s) {
+        char *end;
+        max_rel = strtod(max_rel_s, &end);
+        if (!*max_rel_s || *end || !(max_rel >= 0)) {
+            fprintf(stderr, "kiln compare: --max_rel=%s: expected a number >= 0\n", max_rel_s);
+            return 2;
+        }
+    }
     int64_t samples = 0, threads = 0;
     if ((sa && parse_config("a", sa, &oa)) || (sb && parse_config("b", sb, &ob)) ||
         kiln_cli_get_int(&c, "samples", 1, 100000000, &samples) ||
@@ -148,9 +156,12 @@ int kiln_cmd_compare(int argc, char **argv) {
         kiln_cli_get_bool(&c, "per_layer", false, &per_layer))
         return 2;
     if (kiln_cli_check_unused(&c, "kiln compare")) return 2;
-    double atol = atol_s ? atof(atol_s) : 1e-2, rtol = rtol_s ? atof(rtol_s) : 1e-1;
-    if (!(atol >= 0) || !(rtol >= 0)) {
-        fprintf(stderr, "kiln compare: --atol/--rtol must be >= 0\n");
+    char *end_a = NULL, *end_r = NULL;
+    double atol = atol_s ? strtod(atol_s, &end_a) : 1e-2;
+    double rtol = rtol_s ? strtod(rtol_s, &end_r) : 1e-1;
+    if (!(atol >= 0) || !(rtol >= 0) || (atol_s && (end_a == atol_s || *end_a)) ||
+        (rtol_s && (end_r == rtol_s || *end_r))) {
+        fprintf(stderr, "kiln compare: --atol/--rtol must be numbers >= 0\n");
         return 2;
     }
     if (!data == !input) {

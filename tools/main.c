@@ -19,6 +19,7 @@ static const command commands[] = {
     {"calibrate", kiln_cmd_calibrate, "INT8 calibration: run images in FP32, write the table"},
     {"compare", kiln_cmd_compare,
      "two runs (precisions/backends) on the same inputs: errors, top-k"},
+    {"crops", kiln_cmd_crops, "views of photos (scales, flips) as .bin tensors for calibration"},
     {"bench", kiln_cmd_bench, "time an engine, trtexec style (latency percentiles, throughput)"},
 };
 

@@ -40,6 +40,7 @@ struct PD_Predictor {
     kiln_engine *engine;  /* MODE_PLAIN / MODE_INT8_TABLE */
     kiln_calibrator *cal; /* MODE_CALIBRATE (created on the first run) */
     predictor_mode mode;
+    int cal_failed; /* a calibration run failed: no table is written */
     char table_path[4096];
     char *cache_dir;
     kiln_build_options build;
@@ -253,7 +254,11 @@ PD_Predictor *PD_PredictorCreate(PD_Config *c) {
 
 void PD_PredictorDestroy(PD_Predictor *p) {
     if (!p) return;
-    if (p->mode == MODE_CALIBRATE && p->cal) {
+    if (p->mode == MODE_CALIBRATE && p->cal_failed) {
+        kiln_log(&p->logger, KILN_LOG_ERROR,
+                 "INT8 calibration table NOT written: a calibration run failed (see the error "
+                 "it returned); fix the input and calibrate again");
+    } else if (p->mode == MODE_CALIBRATE && p->cal) {
         char written[4096];
         if (kiln_calibrator_write(p->cal, p->table_path, written, sizeof written) == KILN_OK)
             kiln_log(&p->logger, KILN_LOG_WARNING,
@@ -407,6 +412,7 @@ PD_Bool PD_PredictorRun(PD_Predictor *p) {
         return FALSE;
     }
     if (run(p) != KILN_OK) {
+        if (p->mode == MODE_CALIBRATE) p->cal_failed = 1;
         api_fail(&p->logger, "PD_PredictorRun");
         return FALSE;
     }

@@ -7,6 +7,7 @@
  * Non-goals: choosing the data (the caller feeds batches) or preprocessing.
  */
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@ struct kiln_calibrator {
     int32_t *out_index; /* engine output index of each */
     kiln_calib_hist *hist;
     int64_t samples;
+    int64_t batches;
 };
 
 kiln_calibrate_options kiln_calibrate_options_default(void) {
@@ -128,20 +130,28 @@ kiln_status kiln_calibrator_add(kiln_calibrator *c, const float *x, const int64_
     if (!c) return kiln_error(KILN_ERR_INVALID_ARGUMENT, "kiln_calibrator_add: NULL calibrator");
     KILN_TRY(kiln_engine_set_input(c->engine, 0, x, dims, rank));
     KILN_TRY(kiln_engine_run(c->engine));
+    /* check every observed tensor first: a rejected batch leaves no trace */
     for (int32_t i = 0; i < c->n_obs; i++) {
         const float *y;
         int64_t d[KILN_MAX_RANK];
         int r;
         KILN_TRY(kiln_engine_get_output(c->engine, c->out_index[i], &y, d, &r));
-        int64_t n = kiln_numel(r, d);
-        KILN_TRY(kiln_calib_hist_add(&c->hist[i], y, (size_t)n));
-        if (c->hist[i].n_nonfinite)
+        int64_t n = kiln_numel(r, d), bad = 0;
+        for (int64_t k = 0; k < n; k++) bad += !isfinite(y[k]);
+        if (bad)
             return kiln_error(KILN_ERR_INVALID_ARGUMENT,
-                              "calibration batch %lld: tensor '%s' has %lld NaN/Inf values; check "
-                              "the input data",
-                              (long long)(c->samples / (dims[0] ? dims[0] : 1)), c->names[i],
-                              (long long)c->hist[i].n_nonfinite);
+                              "calibration batch %lld: tensor '%s' has %lld NaN/Inf values; the "
+                              "batch was not used; check the input data",
+                              (long long)c->batches + 1, c->names[i], (long long)bad);
     }
+    for (int32_t i = 0; i < c->n_obs; i++) {
+        const float *y;
+        int64_t d[KILN_MAX_RANK];
+        int r;
+        KILN_TRY(kiln_engine_get_output(c->engine, c->out_index[i], &y, d, &r));
+        KILN_TRY(kiln_calib_hist_add(&c->hist[i], y, (size_t)kiln_numel(r, d)));
+    }
+    c->batches++;
     c->samples += dims[0];
     return KILN_OK;
 }

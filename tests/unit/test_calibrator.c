@@ -4,8 +4,9 @@
  * `image` and writes `batch_norm_0.tmp_3`) with seeded random inputs: the
  * table file and its header, determinism (byte-identical reruns), all four
  * algorithms, minmax = the exact max |x| (checked against an FP32 ref
- * engine), zero samples, the model key (copy = same, one byte of params
- * changed = different), and an INT8 ref engine built from the table.
+ * engine), zero samples, a rejected (NaN) batch leaving no trace, the model
+ * key (copy = same, one byte of params changed = different), and an INT8 ref
+ * engine built from the table.
  *
  * Non-goals: threshold arithmetic (test_calib), INT8 kernels (test_int8_ref).
  */
@@ -367,6 +368,42 @@ static void test_zero_samples(const char *dir) {
     kiln_model_destroy(m);
 }
 
+/* A rejected batch (a NaN in the input) leaves the calibrator as it was: the
+ * next good batch is accepted, and the table equals the one made without the
+ * bad batch, byte for byte (nothing of the rejected batch is histogrammed). */
+static void test_rejected_batch(const kiln_model *m) {
+    char p_clean[1024], p_mixed[1024];
+    snprintf(p_clean, sizeof p_clean, "%s/rejected/clean", tmp);
+    snprintf(p_mixed, sizeof p_mixed, "%s/rejected/mixed", tmp);
+    int64_t d[4] = {1, 3, S, S};
+    kiln_calibrator *c = calibrate(m, "entropy", KILN_BACKEND_AUTO, 2); /* img 0, 1 */
+    if (!c) return;
+    KT_OK(kiln_calibrator_write(c, p_clean, NULL, 0));
+    kiln_calibrator_destroy(c);
+
+    c = calibrate(m, "entropy", KILN_BACKEND_AUTO, 1); /* img 0 */
+    if (!c) return;
+    float *x = malloc(PER * sizeof(float));
+    /* a larger range than the good images: if it were binned it would show */
+    for (size_t k = 0; k < PER; k++)
+        x[k] = img[2][k] * 3.0f;
+    x[PER - 1] = NAN;
+    KT_CHECK(kiln_calibrator_add(c, x, d, 4) != KILN_OK, "NaN batch refused");
+    KT_OK(kiln_calibrator_add(c, img[1], d, 4)); /* must not be poisoned by the NaN batch */
+    KT_CHECK(kiln_calibrator_samples(c) == 2, "2 good samples, got %lld",
+             (long long)kiln_calibrator_samples(c));
+    KT_OK(kiln_calibrator_write(c, p_mixed, NULL, 0));
+    kiln_calibrator_destroy(c);
+    free(x);
+    size_t n1 = 0, n2 = 0;
+    char *a = read_all(p_clean, &n1), *b = read_all(p_mixed, &n2);
+    KT_CHECK(a && b && n1 == n2 && memcmp(a, b, n1) == 0,
+             "table with a rejected batch in between equals the table without it:\n%s\nvs\n%s",
+             a ? a : "(none)", b ? b : "(none)");
+    free(a);
+    free(b);
+}
+
 static void key_of(const char *dir, char *path, size_t n) {
     kiln_model *m = NULL;
     path[0] = 0;
@@ -484,6 +521,7 @@ int main(void) {
         test_default_table(m, a, table, sizeof table);
         test_determinism(m, table);
         test_algorithms(m);
+        test_rejected_batch(m);
     }
     kiln_model_destroy(m);
     test_minmax_exact(a);

@@ -11,7 +11,13 @@
  * cpu_ops_nn.c); reorders are steps of their own. A run at a batch without
  * its own plan uses the next larger one (images are independent).
  *
- * Non-goals: INT8 (later), more than one stream, mixing with other backends.
+ * INT8 (nodes the precision pass marked, cpu_int8.c): a value an INT8 node
+ * writes is stored as s8 (u8 when it cannot be negative) holding exactly the
+ * integers q of docs/INT8.md, real value q * T/127; p->vth[v] is that T (0 =
+ * the value is stored as f32). cpu_input converts between the two (dequantize
+ * by a scaled reorder, quantize by own code with ref's rounding and clamp).
+ *
+ * Non-goals: more than one stream, mixing with other backends.
  */
 #ifndef KILN_BACKEND_CPU_H
 #define KILN_BACKEND_CPU_H
@@ -36,6 +42,8 @@ typedef struct cpu_arg {
 typedef enum cpu_own_kind {
     CPU_OWN_BCAST_SUM, /* y = act(sum_k x_k), numpy broadcast, plain */
     CPU_OWN_AVG_POOL,  /* average pool, plain NCHW, ref semantics for any padding */
+    CPU_OWN_QUANT,     /* f32 -> s8/u8: clamp(rint(x * qscale), qlo, 127), elementwise */
+    CPU_OWN_REQUANT,   /* s8/u8 -> s8/u8: q(deq(x, dscale), qscale) exactly as ref, elementwise */
 } cpu_own_kind;
 
 /* Parameters of an own-code step (shapes at the plan's batch). */
@@ -49,6 +57,10 @@ typedef struct cpu_own {
     /* pooling */
     int64_t kernel[2], strides[2], dilations[2], pad_begin[2], pad_end[2];
     bool count_include_pad;
+    /* quantize / requantize: n elements; in_u8/out_u8: the int8 flavour */
+    int64_t n;
+    double dscale, qscale;
+    bool in_u8, out_u8;
 } cpu_own;
 
 typedef struct cpu_step {
@@ -75,7 +87,8 @@ typedef struct cpu_plan {
     cpu_storage *st;
     int32_t n_st, cap_st;
     int32_t *vst;            /* per value: storage id, -1 if none yet */
-    dnnl_memory_desc_t *vmd; /* per value: layout at this batch */
+    dnnl_memory_desc_t *vmd; /* per value: layout at this batch (f32, s8 or u8) */
+    float *vth;              /* per value: T of its s8/u8 storage (real = q*T/127); 0 = f32 */
     size_t arena_bytes;
 } cpu_plan;
 
@@ -138,6 +151,9 @@ kiln_status cpu_const_copy(cpu_exec *e, int32_t v, float scale, const dnnl_memor
 kiln_status cpu_pack_weights(cpu_exec *e, int32_t node, int32_t v, float scale,
                              const dnnl_memory_desc_t *um, const dnnl_memory_desc_t *pm,
                              void **out);
+/* Runs one reorder now (at create): src in layout um into dst in layout pm. */
+kiln_status cpu_reorder_now(cpu_exec *e, int32_t node, const dnnl_memory_desc_t *um,
+                            const void *src, const dnnl_memory_desc_t *pm, void *dst);
 /* An owned 64-byte aligned buffer of `bytes` (zeroed); keyed for cpu_find_buf. */
 kiln_status cpu_new_buf(cpu_exec *e, int32_t value, const dnnl_memory_desc_t *md, size_t bytes,
                         void **out);
@@ -176,13 +192,20 @@ void cpu_arg_in(cpu_step *s, int arg, const cpu_arg *a);
 /* Reorder step: storage `from` (layout fm) into storage `to` (layout tm), same dims. */
 kiln_status cpu_add_reorder(cpu_exec *e, cpu_plan *p, int32_t node, int32_t from,
                             const dnnl_memory_desc_t *fm, int32_t to, const dnnl_memory_desc_t *tm);
+/* The same with tm = scale * fm (dequantization: s8/u8 -> f32, scale T/127). */
+kiln_status cpu_add_reorder_scaled(cpu_exec *e, cpu_plan *p, int32_t node, int32_t from,
+                                   const dnnl_memory_desc_t *fm, int32_t to,
+                                   const dnnl_memory_desc_t *tm, float scale);
 /* A primitive attr with the user scratchpad and the act as an eltwise post-op,
  * after a sum post-op when `sum` (the residual R). */
 kiln_status cpu_make_attr(cpu_exec *e, int32_t node, kiln_act act, float clip_min, float clip_max,
                           bool sum, dnnl_primitive_attr_t *out);
 /* Argument for reading value v in layout `want`: a constant (plain `want`
  * only), v's storage when the layouts agree (or both are dense row-major), or
- * a temporary filled by a reorder step. */
+ * a temporary filled by a reorder step. An f32 `want` of an s8/u8 value
+ * dequantizes it; an s8/u8 `want` reads v quantized with v's own threshold
+ * (want's data type must be cpu_int8_dt(v)): its storage when it holds
+ * exactly that, else a temporary quantized (or requantized) by own code. */
 kiln_status cpu_input(cpu_exec *e, cpu_plan *p, int32_t node, int32_t v,
                       const dnnl_memory_desc_t *want, cpu_arg *out);
 /* Where a node writes its output y in layout `natural`: *out is the DST
@@ -197,6 +220,33 @@ kiln_status cpu_plan_build(cpu_exec *e, cpu_plan *p);
 /* Creates the memory objects once the arena and scratchpad exist. */
 kiln_status cpu_plan_bind(cpu_exec *e, cpu_plan *p);
 void cpu_plan_free(cpu_plan *p);
+
+/* Dense row-major desc of data type dt. */
+kiln_status cpu_md_plain_dt(int32_t rank, const int64_t *dims, dnnl_data_type_t dt,
+                            dnnl_memory_desc_t *md);
+/* md with data type dt, same layout (elements strides are type-independent). */
+dnnl_memory_desc_t cpu_md_with_dt(const dnnl_memory_desc_t *md, dnnl_data_type_t dt);
+static inline bool cpu_dt_is_int8(dnnl_data_type_t dt) {
+    return dt == dnnl_s8 || dt == dnnl_u8;
+}
+/* Layout in which an FP32 op reads value v's storage as is: vmd[v], as f32. */
+dnnl_memory_desc_t cpu_md_f32(const cpu_plan *p, int32_t v);
+
+/* The residual r may be overwritten by conv `node` (its sum post-op in
+ * place): nothing reads r's storage after this node (cpu_ops_nn.c). */
+bool cpu_residual_in_place(const cpu_exec *e, const cpu_plan *p, int32_t node, int32_t r,
+                           int32_t x);
+
+/* ---- cpu_int8.c ---------------------------------------------------------- */
+
+/* NULL if INT8 node `node` runs on the cpu backend, else why not. */
+const char *cpu_int8_unsupported_reason(const kiln_graph *g, int32_t node);
+/* Data type an INT8 op reads value v in: its own when stored s8/u8, else s8. */
+dnnl_data_type_t cpu_int8_dt(const cpu_plan *p, int32_t v);
+kiln_status cpu_build_conv_int8(cpu_exec *e, cpu_plan *p, int32_t node);
+kiln_status cpu_build_gemm_int8(cpu_exec *e, cpu_plan *p, int32_t node);
+kiln_status cpu_build_pool_int8(cpu_exec *e, cpu_plan *p, int32_t node);
+kiln_status cpu_build_add_int8(cpu_exec *e, cpu_plan *p, int32_t node);
 
 /* ---- cpu_ops.c / cpu_ops_nn.c: one builder per op family ----------------- */
 

@@ -10,6 +10,9 @@
  * The OpenMP entry points are looked up at run time in the runtime oneDNN
  * loaded, so the library does not link OpenMP itself.
  *
+ * Precision: each node runs as the precision pass marked it (INT8 nodes:
+ * cpu_int8.c); the options' precision only has to be FP32 or INT8.
+ *
  * Non-goals: reading intermediate values (mark them as graph outputs).
  */
 #include <dlfcn.h>
@@ -53,6 +56,10 @@ static const char *cpu_unsupported_reason(const kiln_graph *g, int32_t node) {
     }
     int32_t x = n->inputs[0], y = n->outputs[0];
     const kiln_attrs *a = &n->attrs;
+    if (n->precision == KILN_PRECISION_INT8) {
+        const char *why = cpu_int8_unsupported_reason(g, node);
+        if (why) return why;
+    }
     switch (n->op) {
     case KILN_OP_CONV: {
         if (n->n_inputs < 2 || rank_of(g, x) != 4) return "conv needs a 4-D NCHW input";
@@ -287,9 +294,10 @@ static kiln_status cpu_create(const kiln_graph *g, const kiln_backend_options *o
         return kiln_error(KILN_ERR_INVALID_ARGUMENT,
                           "cpu backend: threads %d out of range [0, %d] (0 = all cores)", threads,
                           CPU_MAX_THREADS);
-    if (o && o->precision != KILN_PRECISION_FP32)
+    if (o && o->precision != KILN_PRECISION_FP32 && o->precision != KILN_PRECISION_INT8)
         return kiln_error(KILN_ERR_UNSUPPORTED,
-                          "cpu backend: only FP32 is implemented (INT8 comes later)");
+                          "cpu backend: precision %d is not implemented (FP32 and INT8 are)",
+                          (int)o->precision);
     cpu_exec *e = calloc(1, sizeof *e);
     if (!e) return kiln_error(KILN_ERR_NO_MEMORY, "cpu backend: out of memory");
     e->g = g;
@@ -442,6 +450,7 @@ static kiln_status cpu_read_value(void *exec, int32_t id, float *dst, size_t n) 
 
 const kiln_backend kiln_backend_cpu = {
     .name = "cpu",
+    .supports_int8 = 1,
     .unsupported_reason = cpu_unsupported_reason,
     .create = cpu_create,
     .run = cpu_run,

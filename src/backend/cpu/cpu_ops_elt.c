@@ -6,6 +6,9 @@
  * layout) and the data-free views identity/flatten/reshape (aliases when the
  * input is dense row-major, else a reorder).
  *
+ * These are the FP32 forms: an input stored as int8 (written by an INT8 node)
+ * is read dequantized (cpu_input); views alias int8 storage as is.
+ *
  * Non-goals: in-place eltwise (the passes fuse activations into conv/gemm).
  */
 #include <string.h>
@@ -27,7 +30,7 @@
 static kiln_status natural_md(const cpu_exec *e, const cpu_plan *p, int32_t v,
                               dnnl_memory_desc_t *md) {
     if (!cpu_is_const(e, v)) {
-        *md = p->vmd[v];
+        *md = cpu_md_f32(p, v); /* an int8 value is dequantized into this layout */
         return KILN_OK;
     }
     int64_t d[KILN_MAX_RANK];
@@ -161,7 +164,7 @@ static kiln_status operand_md(const cpu_exec *e, const cpu_plan *p, int32_t v, i
     int64_t vd[KILN_MAX_RANK];
     cpu_value_dims(e, p, v, vd);
     if (!cpu_is_const(e, v) && e->g->values[v].rank == rank && dims_eq(vd, d, rank)) {
-        *md = p->vmd[v];
+        *md = cpu_md_f32(p, v);
         return KILN_OK;
     }
     return cpu_md_plain(rank, d, md);
@@ -211,7 +214,7 @@ kiln_status cpu_build_sum(cpu_exec *e, cpu_plan *p, int32_t node) {
     dnnl_memory_desc_t want[KILN_MAX_IO], dst_any;
     float scales[KILN_MAX_IO];
     for (int32_t k = 0; k < n->n_inputs; k++) {
-        want[k] = p->vmd[n->inputs[k]];
+        want[k] = cpu_md_f32(p, n->inputs[k]);
         scales[k] = 1.0f;
     }
     KILN_TRY(cpu_md_any(rank, yd, &dst_any));
@@ -307,7 +310,9 @@ kiln_status cpu_build_view(cpu_exec *e, cpu_plan *p, int32_t node) {
     if (!e->dedicated[y] && !cpu_is_const(e, x) &&
         (n->op == KILN_OP_IDENTITY || dense)) { /* alias x's storage */
         p->vst[y] = p->vst[x];
-        p->vmd[y] = n->op == KILN_OP_IDENTITY ? p->vmd[x] : yplain;
+        p->vmd[y] = n->op == KILN_OP_IDENTITY ? p->vmd[x]
+                                               : cpu_md_with_dt(&yplain, p->vmd[x].data_type);
+        p->vth[y] = p->vth[x]; /* an int8 alias keeps x's scale */
         return KILN_OK;
     }
     /* copy x, dense, into y's own buffer */

@@ -9,7 +9,10 @@
  * the layout policy below); inputs in another layout are reordered by
  * cpu_input, weights are packed once at create.
  *
- * Non-goals: 1-D/3-D convolution, INT8.
+ * These are the FP32 forms (INT8 ones: cpu_int8.c); int8 inputs are read
+ * dequantized.
+ *
+ * Non-goals: 1-D/3-D convolution.
  */
 #include <string.h>
 
@@ -18,8 +21,8 @@
 
 /* The residual r may be overwritten by conv `node` (its sum post-op in place):
  * nothing reads r's storage after this node. */
-static bool residual_in_place(const cpu_exec *e, const cpu_plan *p, int32_t node, int32_t r,
-                              int32_t x) {
+bool cpu_residual_in_place(const cpu_exec *e, const cpu_plan *p, int32_t node, int32_t r,
+                           int32_t x) {
     int32_t sid = p->vst[r];
     if (sid < 0 || p->st[sid].fixed || p->vst[x] == sid) return false;
     for (int32_t v = 0; v < e->g->n_values; v++)
@@ -132,7 +135,7 @@ kiln_status cpu_build_conv(cpu_exec *e, cpu_plan *p, int32_t node) {
     cpu_arg src, dst;
     TRY_PRIM(&prim, cpu_input(e, p, node, x, &src_md, &src));
     int32_t pending = -1;
-    if (r != KILN_NO_VALUE && !e->dedicated[y] && residual_in_place(e, p, node, r, x) &&
+    if (r != KILN_NO_VALUE && !e->dedicated[y] && cpu_residual_in_place(e, p, node, r, x) &&
         dnnl_memory_desc_equal(&p->vmd[r], &dst_md)) {
         p->vst[y] = p->vst[r];
         p->vmd[y] = dst_md;
@@ -142,8 +145,9 @@ kiln_status cpu_build_conv(cpu_exec *e, cpu_plan *p, int32_t node) {
     } else {
         TRY_PRIM(&prim, cpu_output(e, p, node, y, &dst_md, &dst, &pending));
         if (r != KILN_NO_VALUE) /* the sum post-op reads R from dst: copy it there */
-            TRY_PRIM(&prim,
-                     cpu_add_reorder(e, p, node, p->vst[r], &p->vmd[r], dst.storage, &dst.md));
+            TRY_PRIM(&prim, cpu_add_reorder_scaled(
+                                e, p, node, p->vst[r], &p->vmd[r], dst.storage, &dst.md,
+                                p->vth[r] > 0 ? (float)(p->vth[r] / 127.0) : 1.0f));
     }
     cpu_step *st;
     KILN_TRY(cpu_add_prim(p, node, &prim, &st));
@@ -228,7 +232,7 @@ kiln_status cpu_build_pool(cpu_exec *e, cpu_plan *p, int32_t node) {
     if (cpu_is_const(e, x))
         KILN_TRY(cpu_md_plain(4, xd, &src_md));
     else
-        src_md = p->vmd[x];
+        src_md = cpu_md_f32(p, x);
     KILN_TRY(cpu_md_any(4, yd, &dst_any));
     dnnl_pooling_v2_desc_t pdesc;
     CPU_DN(e, node,

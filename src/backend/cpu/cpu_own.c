@@ -3,7 +3,10 @@
  * an n-ary sum with numpy broadcasting on both sides (+ fused act), and
  * average pooling with count_include_pad whose ceil-mode windows run past the
  * declared end padding (the divisor is the window clipped to the padded
- * extent, as the ref backend defines it). Dense row-major layouts; they
+ * extent, as the ref backend defines it); INT8 quantization of an f32 tensor
+ * and requantization of an int8 tensor to another threshold, with the ref
+ * backend's exact arithmetic (double products, rint, clamp to [-127, 127]).
+ * Dense row-major layouts (the int8 ones are elementwise, any layout); they
  * cannot fail (cpu_ops*.c checked everything at create).
  *
  * Non-goals: speed; ResNet50 and MobileNet never reach these.
@@ -69,9 +72,47 @@ static void avg_pool(const cpu_step *s) {
             }
 }
 
+static inline double clamp_q(double v, double lo) {
+    return v > 127.0 ? 127.0 : (v < lo ? lo : v);
+}
+
+/* y = clamp(rint(x * qscale)): x f32 (quantize) or int8 times dscale, rounded
+ * to float first as the ref backend's float tensors hold it (requantize). */
+static void quant(const cpu_step *s) {
+    const cpu_own *o = &s->o;
+    double q = o->qscale, lo = o->out_u8 ? 0.0 : -127.0;
+    int64_t n = o->n;
+    if (o->kind == CPU_OWN_QUANT) {
+        const float *x = (const float *)(const void *)s->ptr[0];
+        if (o->out_u8) {
+            uint8_t *y = (uint8_t *)(void *)s->ptr[1];
+            for (int64_t i = 0; i < n; i++)
+                y[i] = (uint8_t)clamp_q(rint((double)x[i] * q), lo);
+        } else {
+            int8_t *y = (int8_t *)(void *)s->ptr[1];
+            for (int64_t i = 0; i < n; i++)
+                y[i] = (int8_t)clamp_q(rint((double)x[i] * q), lo);
+        }
+        return;
+    }
+    const void *x = s->ptr[0];
+    void *y = s->ptr[1];
+    for (int64_t i = 0; i < n; i++) {
+        int32_t qi = o->in_u8 ? ((const uint8_t *)x)[i] : ((const int8_t *)x)[i];
+        float f = (float)((double)qi * o->dscale);
+        double v = clamp_q(rint((double)f * q), lo);
+        if (o->out_u8)
+            ((uint8_t *)y)[i] = (uint8_t)v;
+        else
+            ((int8_t *)y)[i] = (int8_t)v;
+    }
+}
+
 void cpu_own_run(const cpu_step *s) {
     switch (s->o.kind) {
     case CPU_OWN_BCAST_SUM: bcast_sum(s); break;
     case CPU_OWN_AVG_POOL: avg_pool(s); break;
+    case CPU_OWN_QUANT:
+    case CPU_OWN_REQUANT: quant(s); break;
     }
 }

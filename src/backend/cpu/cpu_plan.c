@@ -134,12 +134,14 @@ void cpu_arg_in(cpu_step *s, int arg, const cpu_arg *a) {
         cpu_arg_storage(s, arg, a->storage, &a->md, false);
 }
 
-kiln_status cpu_add_reorder(cpu_exec *e, cpu_plan *p, int32_t node, int32_t from,
-                            const dnnl_memory_desc_t *fm, int32_t to,
-                            const dnnl_memory_desc_t *tm) {
+kiln_status cpu_add_reorder_scaled(cpu_exec *e, cpu_plan *p, int32_t node, int32_t from,
+                                   const dnnl_memory_desc_t *fm, int32_t to,
+                                   const dnnl_memory_desc_t *tm, float scale) {
     dnnl_primitive_attr_t attr;
     CPU_DN(e, node, dnnl_primitive_attr_create(&attr));
     dnnl_status_t s = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
+    if (s == dnnl_success && scale != 1.0f)
+        s = dnnl_primitive_attr_set_output_scales(attr, 1, 0, &scale);
     dnnl_primitive_desc_t pd = NULL;
     if (s == dnnl_success)
         s = dnnl_reorder_primitive_desc_create(&pd, fm, e->eng, tm, e->eng, attr);
@@ -152,6 +154,12 @@ kiln_status cpu_add_reorder(cpu_exec *e, cpu_plan *p, int32_t node, int32_t from
     cpu_arg_storage(st, DNNL_ARG_SRC, from, fm, false);
     cpu_arg_storage(st, DNNL_ARG_DST, to, tm, true);
     return KILN_OK;
+}
+
+kiln_status cpu_add_reorder(cpu_exec *e, cpu_plan *p, int32_t node, int32_t from,
+                            const dnnl_memory_desc_t *fm, int32_t to,
+                            const dnnl_memory_desc_t *tm) {
+    return cpu_add_reorder_scaled(e, p, node, from, fm, to, tm, 1.0f);
 }
 
 kiln_status cpu_make_attr(cpu_exec *e, int32_t node, kiln_act act, float clip_min, float clip_max,
@@ -194,13 +202,39 @@ static int64_t md_numel(const dnnl_memory_desc_t *md) {
     return n;
 }
 
+/* Own-code step converting storage `from` (layout fm, n elements in its
+ * bytes) into a new temporary of layout tm: quantize (f32 -> int8) or
+ * requantize (int8 at threshold t_in -> int8 at t_out). */
+static kiln_status add_quant(cpu_plan *p, int32_t node, int32_t from, const dnnl_memory_desc_t *fm,
+                             const dnnl_memory_desc_t *tm, float t_in, float t_out, int32_t *to) {
+    KILN_TRY(cpu_new_storage(p, dnnl_memory_desc_get_size(tm), to));
+    cpu_step *st;
+    KILN_TRY(cpu_add_step(p, node, &st));
+    st->own = true;
+    bool req = cpu_dt_is_int8(fm->data_type);
+    st->o.kind = req ? CPU_OWN_REQUANT : CPU_OWN_QUANT;
+    st->o.n = (int64_t)dnnl_memory_desc_get_size(tm); /* int8: one byte per element */
+    st->o.dscale = req ? (double)t_in / 127.0 : 1.0;
+    st->o.qscale = 127.0 / (double)t_out;
+    st->o.in_u8 = fm->data_type == dnnl_u8;
+    st->o.out_u8 = tm->data_type == dnnl_u8;
+    cpu_arg_storage(st, 0, from, fm, false);
+    cpu_arg_storage(st, 1, *to, tm, true);
+    return KILN_OK;
+}
+
 kiln_status cpu_input(cpu_exec *e, cpu_plan *p, int32_t node, int32_t v,
                       const dnnl_memory_desc_t *want, cpu_arg *out) {
     memset(out, 0, sizeof *out);
     out->md = *want;
     const kiln_value *val = &e->g->values[v];
     bool want_plain = cpu_md_is_plain(want);
+    bool want_q = cpu_dt_is_int8(want->data_type);
     if (cpu_is_const(e, v)) {
+        if (want_q)
+            return kiln_error(KILN_ERR_INTERNAL,
+                              "cpu backend: node '%s': constant '%s' read as int8",
+                              e->g->nodes[node].name, val->name);
         out->storage = CPU_ST_FIXED;
         if (want_plain && dnnl_memory_desc_get_size(want) == val->nbytes) {
             out->ptr = (void *)(uintptr_t)val->data;
@@ -219,30 +253,64 @@ kiln_status cpu_input(cpu_exec *e, cpu_plan *p, int32_t node, int32_t v,
         return kiln_error(KILN_ERR_INTERNAL,
                           "cpu backend: node '%s' reads '%s' before it is written",
                           e->g->nodes[node].name, val->name);
-    const dnnl_memory_desc_t *have = &p->vmd[v];
+    dnnl_memory_desc_t have = p->vmd[v];
+    bool have_q = cpu_dt_is_int8(have.data_type);
+    if (want_q && (!have_q || p->vth[v] != val->quant.threshold)) {
+        /* quantize (f32, read dense) or requantize (int8, elementwise in its layout) */
+        float t = val->quant.threshold;
+        if (!(t > 0))
+            return kiln_error(KILN_ERR_INTERNAL,
+                              "cpu backend: node '%s' reads '%s' as INT8 but it has no threshold",
+                              e->g->nodes[node].name, val->name);
+        int32_t tmp = -1;
+        if (have_q) {
+            dnnl_memory_desc_t qm = cpu_md_with_dt(&have, want->data_type);
+            KILN_TRY(add_quant(p, node, sid, &have, &qm, p->vth[v], t, &tmp));
+            have = qm;
+        } else {
+            dnnl_memory_desc_t fm, qm;
+            KILN_TRY(cpu_md_plain(have.ndims, have.dims, &fm));
+            cpu_arg f;
+            KILN_TRY(cpu_input(e, p, node, v, &fm, &f));
+            KILN_TRY(cpu_md_plain_dt(have.ndims, have.dims, want->data_type, &qm));
+            KILN_TRY(add_quant(p, node, f.storage, &fm, &qm, 0.0f, t, &tmp));
+            have = qm;
+        }
+        sid = tmp;
+        have_q = true;
+    }
     out->storage = sid;
-    if (dnnl_memory_desc_equal(have, want)) return KILN_OK;
-    if (want_plain && cpu_md_is_plain(have) && md_numel(have) == md_numel(want)) return KILN_OK;
-    /* a reorder into a temporary */
+    if (want_q && have.data_type != want->data_type)
+        return kiln_error(KILN_ERR_INTERNAL,
+                          "cpu backend: node '%s' reads '%s' as %s, it is stored as %s",
+                          e->g->nodes[node].name, val->name,
+                          want->data_type == dnnl_u8 ? "u8" : "s8",
+                          have.data_type == dnnl_u8 ? "u8" : "s8");
+    if (dnnl_memory_desc_equal(&have, want)) return KILN_OK;
+    bool same_dt = have.data_type == want->data_type;
+    if (same_dt && want_plain && cpu_md_is_plain(&have) && md_numel(&have) == md_numel(want))
+        return KILN_OK;
+    /* a reorder into a temporary (dequantizing an int8 value read as f32) */
     dnnl_memory_desc_t target;
     if (want_plain) {
-        KILN_TRY(cpu_md_plain(have->ndims, have->dims, &target));
-        if (md_numel(have) != md_numel(want))
+        KILN_TRY(cpu_md_plain_dt(have.ndims, have.dims, want->data_type, &target));
+        if (md_numel(&have) != md_numel(want))
             return kiln_error(KILN_ERR_INTERNAL,
                               "cpu backend: node '%s': '%s' has %lld elements, the op reads %lld",
-                              e->g->nodes[node].name, val->name, (long long)md_numel(have),
+                              e->g->nodes[node].name, val->name, (long long)md_numel(&have),
                               (long long)md_numel(want));
     } else {
         target = *want;
-        if (!same_dims(have, want))
+        if (!same_dims(&have, want))
             return kiln_error(
                 KILN_ERR_INTERNAL,
                 "cpu backend: node '%s': '%s' read with other dims in a blocked layout",
                 e->g->nodes[node].name, val->name);
     }
+    float scale = have_q && !want_q ? (float)(p->vth[v] / 127.0) : 1.0f;
     int32_t tmp = -1;
     KILN_TRY(cpu_new_storage(p, dnnl_memory_desc_get_size(&target), &tmp));
-    KILN_TRY(cpu_add_reorder(e, p, node, sid, have, tmp, &target));
+    KILN_TRY(cpu_add_reorder_scaled(e, p, node, sid, &have, tmp, &target, scale));
     out->storage = tmp;
     return KILN_OK;
 }
@@ -256,21 +324,23 @@ kiln_status cpu_output(cpu_exec *e, cpu_plan *p, int32_t node, int32_t y,
     cpu_value_dims(e, p, y, yd);
     const kiln_value *val = &e->g->values[y];
     bool plain = cpu_md_is_plain(natural);
+    bool q = cpu_dt_is_int8(natural->data_type);
     out->md = *natural;
     out->write = true;
     if (e->dedicated[y]) {
         out->storage = p->vst[y];
-        if (!plain) {
+        if (!plain || q) {
             KILN_TRY(cpu_new_storage(p, dnnl_memory_desc_get_size(natural), &out->storage));
             *pending = out->storage;
         }
         return KILN_OK; /* vmd[y] stays the plain layout set up front */
     }
     if (plain) {
-        KILN_TRY(cpu_md_plain(val->rank, yd, &p->vmd[y]));
+        KILN_TRY(cpu_md_plain_dt(val->rank, yd, natural->data_type, &p->vmd[y]));
     } else {
         p->vmd[y] = *natural;
     }
+    p->vth[y] = q ? val->quant.threshold : 0.0f;
     KILN_TRY(cpu_new_storage(p, dnnl_memory_desc_get_size(natural), &p->vst[y]));
     out->storage = p->vst[y];
     return KILN_OK;
@@ -281,10 +351,22 @@ kiln_status cpu_output_done(cpu_exec *e, cpu_plan *p, int32_t node, int32_t y, c
     if (pending < 0) return KILN_OK;
     dnnl_memory_desc_t target;
     KILN_TRY(cpu_md_plain(dst->md.ndims, dst->md.dims, &target));
-    return cpu_add_reorder(e, p, node, pending, &dst->md, p->vst[y], &target);
+    float scale = cpu_dt_is_int8(dst->md.data_type)
+                      ? (float)(e->g->values[y].quant.threshold / 127.0)
+                      : 1.0f;
+    return cpu_add_reorder_scaled(e, p, node, pending, &dst->md, p->vst[y], &target, scale);
 }
 
 static kiln_status build_node(cpu_exec *e, cpu_plan *p, int32_t i) {
+    if (e->g->nodes[i].precision == KILN_PRECISION_INT8) switch (e->g->nodes[i].op) {
+        case KILN_OP_CONV: return cpu_build_conv_int8(e, p, i);
+        case KILN_OP_MAX_POOL:
+        case KILN_OP_AVG_POOL:
+        case KILN_OP_GLOBAL_AVG_POOL: return cpu_build_pool_int8(e, p, i);
+        case KILN_OP_GEMM: return cpu_build_gemm_int8(e, p, i);
+        case KILN_OP_ADD: return cpu_build_add_int8(e, p, i);
+        default: break; /* no INT8 form: FP32 as marked otherwise */
+        }
     switch (e->g->nodes[i].op) {
     case KILN_OP_CONV: return cpu_build_conv(e, p, i);
     case KILN_OP_MAX_POOL:
@@ -361,7 +443,8 @@ kiln_status cpu_plan_build(cpu_exec *e, cpu_plan *p) {
     const kiln_graph *g = e->g;
     p->vst = malloc(sizeof(int32_t) * ((size_t)g->n_values + 1));
     p->vmd = calloc((size_t)g->n_values + 1, sizeof *p->vmd);
-    if (!p->vst || !p->vmd) return kiln_error(KILN_ERR_NO_MEMORY, "cpu backend: out of memory");
+    p->vth = calloc((size_t)g->n_values + 1, sizeof *p->vth);
+    if (!p->vst || !p->vmd || !p->vth) return kiln_error(KILN_ERR_NO_MEMORY, "cpu backend: out of memory");
     for (int32_t v = 0; v < g->n_values; v++) {
         p->vst[v] = -1;
         if (!e->dedicated[v]) continue;
@@ -424,5 +507,6 @@ void cpu_plan_free(cpu_plan *p) {
     free(p->st);
     free(p->vst);
     free(p->vmd);
+    free(p->vth);
     memset(p, 0, sizeof *p);
 }

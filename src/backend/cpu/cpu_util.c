@@ -174,12 +174,19 @@ kiln_status cpu_pack_weights(cpu_exec *e, int32_t node, int32_t v, float scale,
         src = tmp;
     }
     KILN_TRY(cpu_new_buf(e, scale == 1.0f ? v : -1, pm, dnnl_memory_desc_get_size(pm), &dst));
+    KILN_TRY(cpu_reorder_now(e, node, um, src, pm, dst));
+    *out = dst;
+    return KILN_OK;
+}
+
+kiln_status cpu_reorder_now(cpu_exec *e, int32_t node, const dnnl_memory_desc_t *um,
+                            const void *src, const dnnl_memory_desc_t *pm, void *dst) {
     dnnl_primitive_desc_t pd = NULL;
     dnnl_primitive_t prim = NULL;
     dnnl_memory_t ms = NULL, md = NULL;
     dnnl_status_t s = dnnl_reorder_primitive_desc_create(&pd, um, e->eng, pm, e->eng, NULL);
     if (s == dnnl_success) s = dnnl_primitive_create(&prim, pd);
-    if (s == dnnl_success) s = dnnl_memory_create(&ms, um, e->eng, src);
+    if (s == dnnl_success) s = dnnl_memory_create(&ms, um, e->eng, (void *)(uintptr_t)src);
     if (s == dnnl_success) s = dnnl_memory_create(&md, pm, e->eng, dst);
     if (s == dnnl_success) {
         dnnl_exec_arg_t args[2] = {{DNNL_ARG_SRC, ms}, {DNNL_ARG_DST, md}};
@@ -191,6 +198,22 @@ kiln_status cpu_pack_weights(cpu_exec *e, int32_t node, int32_t v, float scale,
     if (prim) dnnl_primitive_destroy(prim);
     if (pd) dnnl_primitive_desc_destroy(pd);
     if (s != dnnl_success) return cpu_dnnl_error(e, node, "packing weights (reorder)", s);
-    *out = dst;
     return KILN_OK;
+}
+
+kiln_status cpu_md_plain_dt(int32_t rank, const int64_t *dims, dnnl_data_type_t dt,
+                            dnnl_memory_desc_t *md) {
+    KILN_TRY(md_init(rank, dims, false, md));
+    md->data_type = dt;
+    return KILN_OK;
+}
+
+dnnl_memory_desc_t cpu_md_with_dt(const dnnl_memory_desc_t *md, dnnl_data_type_t dt) {
+    dnnl_memory_desc_t r = *md;
+    r.data_type = dt;
+    return r;
+}
+
+dnnl_memory_desc_t cpu_md_f32(const cpu_plan *p, int32_t v) {
+    return cpu_md_with_dt(&p->vmd[v], dnnl_f32);
 }

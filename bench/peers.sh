@@ -28,6 +28,12 @@ usage: bench/peers.sh [--model=DIR] [--batch=1] [--rounds=5] [--seconds=3] [flag
   --no_int8          skip kiln INT8 even when available
   --no_opencv        skip OpenCV DNN
   --keep=DIR         keep the exported ONNX, input, outputs and results in DIR
+  --max_foreign=PCT  re-run an engine's turn when other processes took more than PCT% of
+                     the CPU during it (default 10)
+  --retries=N        at most N re-runs per turn (default 3); the last result is kept and
+                     its foreign share shown in the table
+  --wait=S           before timing and before each re-run, wait up to S s (default 120)
+                     for 3 quiet seconds (at most PCT% busy)
 EOF
 }
 
@@ -43,6 +49,9 @@ CALIB=
 NO_INT8=0
 NO_OPENCV=0
 KEEP=
+MAX_FOREIGN=10
+RETRIES=3
+WAIT=120
 for a in "$@"; do
   case "$a" in
     --model=*) MODEL=${a#*=} ;;
@@ -57,10 +66,15 @@ for a in "$@"; do
     --no_int8) NO_INT8=1 ;;
     --no_opencv) NO_OPENCV=1 ;;
     --keep=*) KEEP=${a#*=} ;;
+    --max_foreign=*) MAX_FOREIGN=${a#*=} ;;
+    --retries=*) RETRIES=${a#*=} ;;
+    --wait=*) WAIT=${a#*=} ;;
     -h | --help) usage; exit 0 ;;
     *) echo "peers.sh: unknown argument '$a'" >&2; usage >&2; exit 2 ;;
   esac
 done
+[[ $MAX_FOREIGN =~ ^[0-9]+$ && $RETRIES =~ ^[0-9]+$ && $WAIT =~ ^[0-9]+$ ]] ||
+  { echo "peers.sh: --max_foreign, --retries and --wait take integers" >&2; exit 2; }
 for v in BATCH ROUNDS SECONDS_ THREADS; do
   [[ ${!v} =~ ^[1-9][0-9]*$ ]] || { echo "peers.sh: --${v,,} must be a positive integer" >&2; exit 2; }
 done
@@ -226,23 +240,59 @@ run_engine() { # engine name -> one RESULT line on stdout
   esac
 }
 
+# Foreign CPU: busy ticks of the whole machine (steal included) during one
+# engine run, less the ticks of our own children (reaped by this subshell, so
+# counted in its cutime/cstime), as a share of all ticks.
+cpu_ticks() { awk '/^cpu /{b = $2 + $3 + $4 + $7 + $8 + $9; print b, b + $5 + $6}' /proc/stat; }
+own_ticks() { awk '{print $16 + $17}' "/proc/$1/stat"; } # cutime + cstime of shell $1
+wait_quiet() { # until 3 consecutive seconds of at most MAX_FOREIGN% busy, or WAIT seconds
+  local b0 t0 b1 t1 quiet=0 waited=0
+  while ((quiet < 3 && waited < WAIT)); do
+    read -r b0 t0 < <(cpu_ticks)
+    sleep 1
+    read -r b1 t1 < <(cpu_ticks)
+    waited=$((waited + 1))
+    if ((100 * (b1 - b0) <= MAX_FOREIGN * (t1 - t0))); then quiet=$((quiet + 1)); else quiet=0; fi
+  done
+  ((quiet >= 3)) || echo "peers.sh: the machine stayed busy for ${WAIT} s: going on" >&2
+}
+timed_engine() { # engine name -> RESULT line with foreign=PCT on stdout; retries when polluted
+  local e=$1 me=$BASHPID try res b0 t0 o0 b1 t1 o1 pct
+  for ((try = 1; try <= RETRIES + 1; try++)); do
+    read -r b0 t0 < <(cpu_ticks)
+    o0=$(own_ticks "$me")
+    res=$(run_engine "$e") || return 1
+    read -r b1 t1 < <(cpu_ticks)
+    o1=$(own_ticks "$me")
+    pct=$(((100 * (b1 - b0 - (o1 - o0))) / (t1 - t0 > 0 ? t1 - t0 : 1)))
+    ((pct >= 0)) || pct=0
+    if ((pct <= MAX_FOREIGN || try > RETRIES)); then
+      echo "$res foreign=$pct"
+      return 0
+    fi
+    echo "peers.sh: $e: other processes used ${pct}% of the CPU during its run: again" >&2
+    wait_quiet
+  done
+}
+
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "== $ROUNDS rounds x ${SECONDS_} s per engine, batch $BATCH, $THREADS threads:" \
      "${engines[*]} (order rotates each round); load average $load_before"
 : >"$work/results.txt"
+wait_quiet
 n=${#engines[@]}
 for ((r = 1; r <= ROUNDS; r++)); do
   order=()
   for ((k = 0; k < n; k++)); do order+=("${engines[$(((r - 1 + k) % n))]}"); done
-  line="round $r/$ROUNDS (load $(cut -d' ' -f1 /proc/loadavg)):"
+  line="round $r/$ROUNDS:"
   for e in "${order[@]}"; do
-    if ! res=$(run_engine "$e"); then
+    if ! res=$(timed_engine "$e"); then
       echo "peers.sh: $e failed in round $r" >&2
       exit 1
     fi
     echo "round=$r $res" >>"$work/results.txt"
     med=$(sed -n 's/.*median_ms=\([^ ]*\).*/\1/p' <<<"$res")
-    line+=" $e ${med} ms"
+    line+=" $e ${med} ms (other ${res##*foreign=}%)"
   done
   echo "$line"
 done

@@ -5,7 +5,8 @@ Reads the results file peers.sh writes, one line per engine per round:
   round=R RESULT engine=E batch=B iters=N min_ms=.. median_ms=.. p90_ms=.. mean_ms=.. images_per_s=..
 and prints, per engine: the min of the per-round minimum latencies, the median
 of the per-round medians and p90s, ms per image, images/s (median and best
-round), and the ratios against kiln measured in the same round (engine median
+round), the most CPU other processes took during one of its runs
+(peers.sh's foreign=PCT, -1 when absent), and the ratios against kiln measured in the same round (engine median
 latency / kiln median latency, and the same for minimum latencies): the median
 of the per-round ratios and their spread min..max. A ratio above 1 means kiln
 was faster in that round. The first engine named `kiln` is the reference.
@@ -30,6 +31,7 @@ def load(path):
             kv["round"] = int(kv["round"])
             kv["batch"] = int(kv["batch"])
             kv["iters"] = int(kv["iters"])
+            kv["foreign"] = int(kv.get("foreign", -1))
             rows.append(kv)
     return rows
 
@@ -57,18 +59,19 @@ def main():
     if len(sys.argv) > 2:
         print(sys.argv[2])
 
-    print("\nper round: median latency ms (iterations)")
-    print("round  " + "".join(f"{e:>20}" for e in engines))
+    print("\nper round: median latency ms (iterations, % of the CPU other processes took)")
+    print("round  " + "".join(f"{e:>24}" for e in engines))
     for rd in rounds:
         cells = []
         for e in engines:
             r = by.get((e, rd))
-            cells.append(f"{r['median_ms']:>12.2f} ({r['iters']:>4})" if r else f"{'-':>20}")
-        print(f"{rd:>5}  " + "".join(f"{c:>20}" for c in cells))
+            cells.append(f"{r['median_ms']:.2f} ({r['iters']}, {r['foreign']}%)" if r else "-")
+        print(f"{rd:>5}  " + "".join(f"{c:>24}" for c in cells))
 
     print(f"\nsummary, batch {batch}, {len(rounds)} rounds (latency = one run of a batch of {batch})")
     hdr = (f"{'engine':<10} {'min ms':>9} {'median ms':>10} {'p90 ms':>9} {'ms/img':>8} "
-           f"{'img/s med':>10} {'img/s best':>10}  {'median/kiln [min..max]':>24}  {'min/kiln [min..max]':>24}")
+           f"{'img/s med':>10} {'img/s best':>10}  {'median/kiln [min..max]':>24}  {'min/kiln [min..max]':>24}"
+           f"  {'other%':>6}")
     print(hdr)
     print("-" * len(hdr))
     for e in engines:
@@ -83,9 +86,10 @@ def main():
                    for rd in rounds if (e, rd) in by and (ref, rd) in by]
         print(f"{e:<10} {mn:>9.2f} {med:>10.2f} {p90:>9.2f} {med / batch:>8.2f} "
               f"{statistics.median(ips):>10.1f} {max(ips):>10.1f}  {spread(rat_med):>24}  "
-              f"{spread(rat_min):>24}")
+              f"{spread(rat_min):>24}  {max(r['foreign'] for r in rs):>6}")
     print(f"\nratios: engine latency / {ref} latency in the same round (> 1: {ref} faster); "
-          "median of the per-round ratios [spread over rounds]")
+          "median of the per-round ratios [spread over rounds]; other%: the most CPU other "
+          "processes took during one of this engine's runs")
 
 
 if __name__ == "__main__":

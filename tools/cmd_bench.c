@@ -6,7 +6,8 @@
  * Timing runs until both --iterations and --duration are reached. Latency is
  * wall-clock time of one engine run (host clock, CLOCK_MONOTONIC): input
  * copy + compute + output copy. Throughput is said plainly in images/s and
- * batches/s (trtexec's "qps" counts batches).
+ * batches/s (trtexec's "qps" counts batches). --precision=int8 builds an INT8
+ * engine from the calibration table (--calib_table or the model's default).
  *
  * Non-goals: asserting speed (benchmarks are not tests).
  */
@@ -54,13 +55,16 @@ static void usage(void) {
            "  --exportTimes=F     per-iteration times as JSON\n"
            "  --loadInputs=F      raw float32 input (default: seeded uniform [-1,1))\n"
            "  --dumpProfile       per-layer times (one extra profiled run set)\n"
+           "  --precision=fp32|int8   (int8 reads the calibration table)\n"
+           "  --calib_table=F     the table (default <model dir>/_opt_cache/trt_calib_<key>)\n"
            "  --backend=auto|ref|cpu|cuda  --threads=N  --optimize=true|false\n");
 }
 
 typedef struct {
     int64_t batch, warmup_ms, iterations, duration_s, threads;
     double percentile;
-    const char *export_times, *load_inputs, *backend;
+    const char *export_times, *load_inputs, *backend, *calib_table;
+    kiln_precision precision;
     bool dump_profile, optimize;
 } bench_flags;
 
@@ -85,23 +89,29 @@ static int parse(kiln_cli *c, bench_flags *f) {
     f->export_times = kiln_cli_get(c, "exportTimes");
     f->load_inputs = kiln_cli_get(c, "loadInputs");
     f->backend = kiln_cli_get(c, "backend");
+    f->calib_table = kiln_cli_get(c, "calib_table");
+    f->precision = KILN_PRECISION_FP32;
+    const char *prec = kiln_cli_get(c, "precision");
+    if (prec && kiln_cli_parse_precision(prec, &f->precision)) return 2;
     return 0;
 }
 
 static int fill_input(const bench_flags *f, float *x, size_t n) {
     if (!f->load_inputs) {
         kiln_rng r = kiln_rng_seed(1234);
-        for (size_t i = 0; i < n; i++) x[i] = (float)(2.0 * kiln_rng_uniform(&r) - 1.0);
+        for (size_t i = 0; i < n; i++)
+            x[i] = (float)(2.0 * kiln_rng_uniform(&r) - 1.0);
         return 0;
     }
-    const char *path = strchr(f->load_inputs, ':') ? strchr(f->load_inputs, ':') + 1 : f->load_inputs;
+    const char *path =
+        strchr(f->load_inputs, ':') ? strchr(f->load_inputs, ':') + 1 : f->load_inputs;
     kiln_mapping m;
     kiln_status s = kiln_map_file(path, &m);
     if (s != KILN_OK) return kiln_cli_fail("kiln bench", s);
     int rc = 0;
     if (m.size != n * sizeof(float)) {
-        fprintf(stderr, "kiln bench: %s holds %zu bytes; batch %s needs %zu float32 values\n",
-                path, m.size, "--batch", n);
+        fprintf(stderr, "kiln bench: %s holds %zu bytes; batch %s needs %zu float32 values\n", path,
+                m.size, "--batch", n);
         rc = 2;
     } else {
         memcpy(x, m.data, m.size);
@@ -116,10 +126,9 @@ static int export_times(const char *path, const double *start, const double *lat
     if (!buf) return kiln_cli_fail("kiln bench", KILN_ERR_NO_MEMORY);
     k += (size_t)snprintf(buf + k, cap - k, "[\n");
     for (size_t i = 0; i < n; i++)
-        k += (size_t)snprintf(buf + k, cap - k,
-                              "  {\"startMs\": %.4f, \"endMs\": %.4f, \"latencyMs\": %.4f}%s\n",
-                              start[i] - start[0], start[i] - start[0] + lat[i], lat[i],
-                              i + 1 < n ? "," : "");
+        k += (size_t)snprintf(
+            buf + k, cap - k, "  {\"startMs\": %.4f, \"endMs\": %.4f, \"latencyMs\": %.4f}%s\n",
+            start[i] - start[0], start[i] - start[0] + lat[i], lat[i], i + 1 < n ? "," : "");
     k += (size_t)snprintf(buf + k, cap - k, "]\n");
     kiln_status s = kiln_write_file_atomic(path, buf, k);
     free(buf);
@@ -143,10 +152,12 @@ static void dump_profile(kiln_engine *e, int64_t batch, int reps) {
     for (int r = 0; r < reps; r++)
         if (e->backend->profile(e->exec, batch, one) == KILN_OK) {
             ok++;
-            for (int32_t i = 0; i < g->n_nodes; i++) acc[i] += one[i];
+            for (int32_t i = 0; i < g->n_nodes; i++)
+                acc[i] += one[i];
         }
     double total = 0;
-    for (int32_t i = 0; i < g->n_nodes; i++) total += acc[i];
+    for (int32_t i = 0; i < g->n_nodes; i++)
+        total += acc[i];
     printf("=== Profile (%d runs, average per run) ===\n", ok);
     printf("%10s %7s  %-16s %s\n", "ms", "%", "op", "layer");
     for (int32_t i = 0; ok && i < g->n_nodes; i++)
@@ -174,6 +185,8 @@ int kiln_cmd_bench(int argc, char **argv) {
     bo.max_batch = f.batch;
     bo.threads = (int)f.threads;
     bo.optimize = f.optimize;
+    bo.precision = f.precision;
+    bo.calibration_table = f.calib_table;
     if (f.backend && kiln_backend_from_name(f.backend, &bo.backend) != KILN_OK)
         return kiln_cli_fail("kiln bench", KILN_ERR_INVALID_ARGUMENT);
 
@@ -239,9 +252,11 @@ int kiln_cmd_bench(int argc, char **argv) {
     if (f.export_times && (rc = export_times(f.export_times, start, lat, iters))) goto done;
     qsort(lat, iters, sizeof(double), cmp_double);
     double sum = 0;
-    for (size_t i = 0; i < iters; i++) sum += lat[i];
+    for (size_t i = 0; i < iters; i++)
+        sum += lat[i];
     double mean = sum / (double)iters, var = 0;
-    for (size_t i = 0; i < iters; i++) var += (lat[i] - mean) * (lat[i] - mean);
+    for (size_t i = 0; i < iters; i++)
+        var += (lat[i] - mean) * (lat[i] - mean);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     kiln_cpu_features cf;
@@ -252,8 +267,15 @@ int kiln_cmd_bench(int argc, char **argv) {
     printf("=== Model ===\n");
     printf("Model: %s (%s)\n", e->model->graph->source ? e->model->graph->source : "?",
            e->model->graph->format_version ? e->model->graph->format_version : "?");
-    printf("Backend: %s  Precision: FP32  Threads: %d  Batch: %lld\n", e->backend->name, threads,
-           (long long)f.batch);
+    int n8 = 0, n8c = 0;
+    kiln_engine_int8_layers(e, &n8, &n8c);
+    char prec[64];
+    if (f.precision == KILN_PRECISION_INT8)
+        snprintf(prec, sizeof prec, "INT8 (INT8 layers %d/%d)", n8, n8c);
+    else
+        snprintf(prec, sizeof prec, "FP32");
+    printf("Backend: %s  Precision: %s  Threads: %d  Batch: %lld\n", e->backend->name, prec,
+           threads, (long long)f.batch);
     printf("CPU: %s, %d logical cores, ISA %s\n", cf.model, cf.logical_cores,
            kiln_cpu_isa_string(&cf, isa, sizeof isa));
     printf("Load time: %.1f ms  Build time: %.1f ms  Peak RSS: %.1f MB\n", t_load, t_build,

@@ -12,7 +12,9 @@
  * transient (every one freed within the same run) and the same count every
  * run, so memory never grows while serving.
  * Graphs: the generated ResNet50 after the passes (built at batch 2, run at 2
- * and 1), and a small graph through the own-code kernels and matmul.
+ * and 1) in FP32 and in INT8 (every node the precision pass can mark, with
+ * made-up thresholds: the INT8 steps, own-code quantize and requantize
+ * included), and a small graph through the own-code kernels and matmul.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -114,7 +116,14 @@ static void count_runs(void *exec, int64_t batch, const char *what) {
            what, (long long)batch, kiln_allocs, per_run[0]);
 }
 
-static void test_resnet50(void) {
+/* Made-up thresholds, different per tensor (so max pool requantizes). */
+static float fake_threshold(void *user, const char *name) {
+    (void)user;
+    return 4.0f + (float)(strlen(name) % 7);
+}
+
+static void test_resnet50(kiln_precision prec) {
+    const char *what = prec == KILN_PRECISION_INT8 ? "resnet50 int8" : "resnet50";
     kiln_graph *g = NULL;
     KT_OK(kiln_model_generate_resnet50(3, &g));
     if (!g) return;
@@ -122,7 +131,12 @@ static void test_resnet50(void) {
     KT_OK(kiln_infer_shapes(g));
     KT_OK(kiln_passes_run(g, NULL, NULL));
     KT_OK(kiln_infer_shapes(g));
-    kiln_backend_options bo = {0, KILN_PRECISION_FP32, NULL};
+    if (prec == KILN_PRECISION_INT8) {
+        int n8 = 0;
+        KT_OK(kiln_pass_assign_precision(g, fake_threshold, NULL, NULL, &n8, NULL));
+        KT_CHECK(n8 == 56, "%s: 56 INT8 nodes (got %d)", what, n8);
+    }
+    kiln_backend_options bo = {0, prec, NULL};
     void *ce = NULL;
     KT_OK(kiln_backend_cpu.create(g, &bo, &ce));
     if (ce) {
@@ -131,8 +145,8 @@ static void test_resnet50(void) {
         kt_fill_uniform(x, nx, 9, 0.0f, 25.0f);
         KT_OK(kiln_backend_cpu.write_value(ce, g->inputs[0], x, nx));
         free(x);
-        count_runs(ce, 2, "resnet50");
-        count_runs(ce, 1, "resnet50");
+        count_runs(ce, 2, what);
+        count_runs(ce, 1, what);
         kiln_backend_cpu.destroy(ce);
     }
     kiln_graph_destroy(g);
@@ -204,7 +218,8 @@ int main(void) {
     kt_skip("malloc interposition conflicts with AddressSanitizer");
 #endif
     test_self_check();
-    test_resnet50();
+    test_resnet50(KILN_PRECISION_FP32);
+    test_resnet50(KILN_PRECISION_INT8);
     test_own_code();
     return kt_finish("test_cpu_alloc");
 }

@@ -61,6 +61,7 @@ typedef struct cpu_own {
     int64_t n;
     double dscale, qscale;
     bool in_u8, out_u8;
+    uint8_t lut[256]; /* requantize: output byte per input byte (cpu_own_requant_init) */
 } cpu_own;
 
 typedef struct cpu_step {
@@ -264,5 +265,7 @@ kiln_status cpu_build_view(cpu_exec *e, cpu_plan *p, int32_t node);
 /* ---- cpu_own.c ----------------------------------------------------------- */
 
 void cpu_own_run(const cpu_step *s);
+/* Fills o->lut for CPU_OWN_REQUANT from dscale, qscale, in_u8, out_u8. */
+void cpu_own_requant_init(cpu_own *o);
 
 #endif

@@ -9,8 +9,9 @@
  *     own int8 type); the act and the [-127, 127] clamp as one clip post-op in
  *     units of T_y/127; oneDNN rounds to nearest even on the int8 store.
  *   pools: int8 in, int8 out; average pools rescale by T_x/T_y in a linear
- *     post-op before the store; max pools requantize by own code when T_x !=
- *     T_y.
+ *     post-op before the store; max pools requantize when T_x != T_y (a
+ *     byte table of ref's arithmetic; a oneDNN reorder when it provably
+ *     gives the same 256 results).
  *   add: binary add with source scales T_a/T_y, T_b/T_y and the clip post-op.
  * Outputs that cannot be negative (relu, clip >= 0, pools of u8) are u8 with
  * the same scale T/127 (values 0..127), the fast VNNI source type.
@@ -96,8 +97,7 @@ static float thr(const cpu_exec *e, int32_t v) {
 
 /* u8 when the op's output cannot be negative. */
 static dnnl_data_type_t act_dt(const kiln_attrs *a) {
-    if (a->act == KILN_ACT_RELU || (a->act == KILN_ACT_CLIP && a->clip_min >= 0.0f))
-        return dnnl_u8;
+    if (a->act == KILN_ACT_RELU || (a->act == KILN_ACT_CLIP && a->clip_min >= 0.0f)) return dnnl_u8;
     return dnnl_s8;
 }
 
@@ -151,9 +151,9 @@ static inline int8_t q8(double x, double inv) {
 
 /* Weights w quantized per output channel exactly as ref_int8.c does, in w's
  * own layout (um: s8, w's dims), cached per value; then packed into pm. */
-static kiln_status pack_int8_weights(cpu_exec *e, int32_t node, int32_t w, bool conv,
-                                     bool trans_b, const dnnl_memory_desc_t *um,
-                                     const dnnl_memory_desc_t *pm, void **out) {
+static kiln_status pack_int8_weights(cpu_exec *e, int32_t node, int32_t w, bool conv, bool trans_b,
+                                     const dnnl_memory_desc_t *um, const dnnl_memory_desc_t *pm,
+                                     void **out) {
     void *hit = cpu_find_buf(e, w, pm);
     if (hit) {
         *out = hit;
@@ -253,8 +253,8 @@ kiln_status cpu_build_conv_int8(cpu_exec *e, cpu_plan *p, int32_t node) {
                        n->name, wv->name);
     if (s == KILN_OK)
         channel_scales(wv, M, 1.0, sx, sy,
-                       b != KILN_NO_VALUE ? (const float *)e->g->values[b].data : NULL, M, 1.0,
-                       osc, bp);
+                       b != KILN_NO_VALUE ? (const float *)e->g->values[b].data : NULL, M, 1.0, osc,
+                       bp);
     float lo, hi;
     clip_bounds(a, sy, &lo, &hi);
     dnnl_primitive_attr_t attr = NULL;
@@ -378,6 +378,21 @@ kiln_status cpu_build_gemm_int8(cpu_exec *e, cpu_plan *p, int32_t node) {
     return cpu_output_done(e, p, node, y, &dst, pending);
 }
 
+/* True if a oneDNN reorder with output scale r into s8 (float product, round
+ * to nearest even, saturation to [-128, 127]) maps every byte as o->lut does
+ * (u8 values 0..127 have the same bytes as s8). */
+static bool reorder_equals_lut(const cpu_own *o, float r) {
+    for (int b = 0; b < 256; b++) {
+        int32_t qi = o->in_u8 ? b : (int32_t)(int8_t)(uint8_t)b;
+        float v = nearbyintf((float)qi * r);
+        float lo = -128.0f, hi = 127.0f;
+        v = v < lo ? lo : (v > hi ? hi : v);
+        uint8_t got = (uint8_t)(int8_t)v;
+        if (got != o->lut[b]) return false;
+    }
+    return true;
+}
+
 kiln_status cpu_build_pool_int8(cpu_exec *e, cpu_plan *p, int32_t node) {
     const kiln_node *n = &e->g->nodes[node];
     const kiln_attrs *a = &n->attrs;
@@ -447,15 +462,25 @@ kiln_status cpu_build_pool_int8(cpu_exec *e, cpu_plan *p, int32_t node) {
     cpu_arg_in(st, DNNL_ARG_SRC, &src);
     cpu_arg_storage(st, DNNL_ARG_DST, pooled, &dst.md, true);
     if (requant) {
-        KILN_TRY(cpu_add_step(p, node, &st));
-        st->own = true;
-        st->o.kind = CPU_OWN_REQUANT;
-        st->o.n = (int64_t)dnnl_memory_desc_get_size(&dst_md);
-        st->o.dscale = tx / 127.0;
-        st->o.qscale = 127.0 / ty;
-        st->o.in_u8 = st->o.out_u8 = dt == dnnl_u8;
-        cpu_arg_storage(st, 0, pooled, &dst.md, false);
-        cpu_arg_storage(st, 1, dst.storage, &dst.md, true);
+        cpu_own o;
+        memset(&o, 0, sizeof o);
+        o.kind = CPU_OWN_REQUANT;
+        o.n = (int64_t)dnnl_memory_desc_get_size(&dst_md);
+        o.dscale = tx / 127.0;
+        o.qscale = 127.0 / ty;
+        o.in_u8 = o.out_u8 = dt == dnnl_u8;
+        cpu_own_requant_init(&o);
+        float r = (float)(tx / ty);
+        if (reorder_equals_lut(&o, r)) { /* oneDNN's threaded reorder gives the same bytes */
+            dnnl_memory_desc_t s8 = cpu_md_with_dt(&dst.md, dnnl_s8);
+            KILN_TRY(cpu_add_reorder_scaled(e, p, node, pooled, &dst.md, dst.storage, &s8, r));
+        } else {
+            KILN_TRY(cpu_add_step(p, node, &st));
+            st->own = true;
+            st->o = o;
+            cpu_arg_storage(st, 0, pooled, &dst.md, false);
+            cpu_arg_storage(st, 1, dst.storage, &dst.md, true);
+        }
     }
     return cpu_output_done(e, p, node, y, &dst, pending);
 }

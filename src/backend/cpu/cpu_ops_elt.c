@@ -310,8 +310,8 @@ kiln_status cpu_build_view(cpu_exec *e, cpu_plan *p, int32_t node) {
     if (!e->dedicated[y] && !cpu_is_const(e, x) &&
         (n->op == KILN_OP_IDENTITY || dense)) { /* alias x's storage */
         p->vst[y] = p->vst[x];
-        p->vmd[y] = n->op == KILN_OP_IDENTITY ? p->vmd[x]
-                                               : cpu_md_with_dt(&yplain, p->vmd[x].data_type);
+        p->vmd[y] =
+            n->op == KILN_OP_IDENTITY ? p->vmd[x] : cpu_md_with_dt(&yplain, p->vmd[x].data_type);
         p->vth[y] = p->vth[x]; /* an int8 alias keeps x's scale */
         return KILN_OK;
     }

@@ -145,9 +145,9 @@ kiln_status cpu_build_conv(cpu_exec *e, cpu_plan *p, int32_t node) {
     } else {
         TRY_PRIM(&prim, cpu_output(e, p, node, y, &dst_md, &dst, &pending));
         if (r != KILN_NO_VALUE) /* the sum post-op reads R from dst: copy it there */
-            TRY_PRIM(&prim, cpu_add_reorder_scaled(
-                                e, p, node, p->vst[r], &p->vmd[r], dst.storage, &dst.md,
-                                p->vth[r] > 0 ? (float)(p->vth[r] / 127.0) : 1.0f));
+            TRY_PRIM(&prim,
+                     cpu_add_reorder_scaled(e, p, node, p->vst[r], &p->vmd[r], dst.storage, &dst.md,
+                                            p->vth[r] > 0 ? (float)(p->vth[r] / 127.0) : 1.0f));
     }
     cpu_step *st;
     KILN_TRY(cpu_add_prim(p, node, &prim, &st));

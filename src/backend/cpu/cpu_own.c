@@ -12,6 +12,11 @@
  * Non-goals: speed; ResNet50 and MobileNet never reach these.
  */
 #include <math.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+#include <string.h>
 
 #include "backend/cpu/cpu.h"
 
@@ -76,36 +81,62 @@ static inline double clamp_q(double v, double lo) {
     return v > 127.0 ? 127.0 : (v < lo ? lo : v);
 }
 
-/* y = clamp(rint(x * qscale)): x f32 (quantize) or int8 times dscale, rounded
- * to float first as the ref backend's float tensors hold it (requantize). */
+/* rint for |v| <= 2^51 in the default rounding mode (to nearest, ties to
+ * even), without a libm call so the loop vectorizes; v is clamped first. */
+static inline double rint_small(double v) {
+    const double magic = 6755399441055744.0; /* 1.5 * 2^52 */
+    return (v + magic) - magic;
+}
+
+/* One requantized value, exactly as the ref backend: its float tensor holds
+ * (float)(q * dscale); the next node rounds that times qscale. */
+static double requant_one(const cpu_own *o, int32_t qi) {
+    float f = (float)((double)qi * o->dscale);
+    return clamp_q(rint((double)f * o->qscale), o->out_u8 ? 0.0 : -127.0);
+}
+
+void cpu_own_requant_init(cpu_own *o) {
+    for (int b = 0; b < 256; b++) {
+        int32_t qi = o->in_u8 ? b : (int32_t)(int8_t)(uint8_t)b;
+        double v = requant_one(o, qi);
+        o->lut[b] = o->out_u8 ? (uint8_t)v : (uint8_t)(int8_t)v;
+    }
+}
+
+/* quantize: y = clamp(rint(x * qscale)) from f32; requantize: a byte table */
 static void quant(const cpu_step *s) {
     const cpu_own *o = &s->o;
-    double q = o->qscale, lo = o->out_u8 ? 0.0 : -127.0;
     int64_t n = o->n;
-    if (o->kind == CPU_OWN_QUANT) {
-        const float *x = (const float *)(const void *)s->ptr[0];
-        if (o->out_u8) {
-            uint8_t *y = (uint8_t *)(void *)s->ptr[1];
-            for (int64_t i = 0; i < n; i++)
-                y[i] = (uint8_t)clamp_q(rint((double)x[i] * q), lo);
-        } else {
-            int8_t *y = (int8_t *)(void *)s->ptr[1];
-            for (int64_t i = 0; i < n; i++)
-                y[i] = (int8_t)clamp_q(rint((double)x[i] * q), lo);
-        }
+    if (o->kind == CPU_OWN_REQUANT) {
+        const uint8_t *x = (const uint8_t *)(const void *)s->ptr[0];
+        uint8_t *y = (uint8_t *)(void *)s->ptr[1];
+        for (int64_t i = 0; i < n; i++)
+            y[i] = o->lut[x[i]];
         return;
     }
-    const void *x = s->ptr[0];
-    void *y = s->ptr[1];
-    for (int64_t i = 0; i < n; i++) {
-        int32_t qi = o->in_u8 ? ((const uint8_t *)x)[i] : ((const int8_t *)x)[i];
-        float f = (float)((double)qi * o->dscale);
-        double v = clamp_q(rint((double)f * q), lo);
-        if (o->out_u8)
-            ((uint8_t *)y)[i] = (uint8_t)v;
-        else
-            ((int8_t *)y)[i] = (int8_t)v;
+    double q = o->qscale, lo = o->out_u8 ? 0.0 : -127.0;
+    const float *x = (const float *)(const void *)s->ptr[0];
+    uint8_t *y = (uint8_t *)(void *)s->ptr[1]; /* s8 or u8: the same bytes */
+    int64_t i = 0;
+#if defined(__SSE2__)
+    /* the same double arithmetic, 4 at a time: cvtpd2dq rounds to nearest
+     * even (the default MXCSR mode), as rint does */
+    __m128d vq = _mm_set1_pd(q), vlo = _mm_set1_pd(lo), vhi = _mm_set1_pd(127.0);
+    for (; i + 4 <= n; i += 4) {
+        __m128 f = _mm_loadu_ps(x + i);
+        __m128d a = _mm_mul_pd(_mm_cvtps_pd(f), vq);
+        __m128d b = _mm_mul_pd(_mm_cvtps_pd(_mm_movehl_ps(f, f)), vq);
+        a = _mm_min_pd(_mm_max_pd(a, vlo), vhi);
+        b = _mm_min_pd(_mm_max_pd(b, vlo), vhi);
+        __m128i v = _mm_unpacklo_epi64(_mm_cvtpd_epi32(a), _mm_cvtpd_epi32(b));
+        v = _mm_packs_epi32(v, v);
+        v = _mm_packs_epi16(v, v); /* values are in [-127, 127]: no saturation */
+        int32_t w = _mm_cvtsi128_si32(v);
+        memcpy(y + i, &w, 4);
     }
+#endif
+    for (; i < n; i++)
+        y[i] = (uint8_t)(int32_t)rint_small(clamp_q((double)x[i] * q, lo));
 }
 
 void cpu_own_run(const cpu_step *s) {

@@ -218,6 +218,7 @@ static kiln_status add_quant(cpu_plan *p, int32_t node, int32_t from, const dnnl
     st->o.qscale = 127.0 / (double)t_out;
     st->o.in_u8 = fm->data_type == dnnl_u8;
     st->o.out_u8 = tm->data_type == dnnl_u8;
+    if (req) cpu_own_requant_init(&st->o);
     cpu_arg_storage(st, 0, from, fm, false);
     cpu_arg_storage(st, 1, *to, tm, true);
     return KILN_OK;
@@ -281,11 +282,10 @@ kiln_status cpu_input(cpu_exec *e, cpu_plan *p, int32_t node, int32_t v,
     }
     out->storage = sid;
     if (want_q && have.data_type != want->data_type)
-        return kiln_error(KILN_ERR_INTERNAL,
-                          "cpu backend: node '%s' reads '%s' as %s, it is stored as %s",
-                          e->g->nodes[node].name, val->name,
-                          want->data_type == dnnl_u8 ? "u8" : "s8",
-                          have.data_type == dnnl_u8 ? "u8" : "s8");
+        return kiln_error(
+            KILN_ERR_INTERNAL, "cpu backend: node '%s' reads '%s' as %s, it is stored as %s",
+            e->g->nodes[node].name, val->name, want->data_type == dnnl_u8 ? "u8" : "s8",
+            have.data_type == dnnl_u8 ? "u8" : "s8");
     if (dnnl_memory_desc_equal(&have, want)) return KILN_OK;
     bool same_dt = have.data_type == want->data_type;
     if (same_dt && want_plain && cpu_md_is_plain(&have) && md_numel(&have) == md_numel(want))
@@ -351,9 +351,8 @@ kiln_status cpu_output_done(cpu_exec *e, cpu_plan *p, int32_t node, int32_t y, c
     if (pending < 0) return KILN_OK;
     dnnl_memory_desc_t target;
     KILN_TRY(cpu_md_plain(dst->md.ndims, dst->md.dims, &target));
-    float scale = cpu_dt_is_int8(dst->md.data_type)
-                      ? (float)(e->g->values[y].quant.threshold / 127.0)
-                      : 1.0f;
+    float scale =
+        cpu_dt_is_int8(dst->md.data_type) ? (float)(e->g->values[y].quant.threshold / 127.0) : 1.0f;
     return cpu_add_reorder_scaled(e, p, node, pending, &dst->md, p->vst[y], &target, scale);
 }
 
@@ -444,7 +443,8 @@ kiln_status cpu_plan_build(cpu_exec *e, cpu_plan *p) {
     p->vst = malloc(sizeof(int32_t) * ((size_t)g->n_values + 1));
     p->vmd = calloc((size_t)g->n_values + 1, sizeof *p->vmd);
     p->vth = calloc((size_t)g->n_values + 1, sizeof *p->vth);
-    if (!p->vst || !p->vmd || !p->vth) return kiln_error(KILN_ERR_NO_MEMORY, "cpu backend: out of memory");
+    if (!p->vst || !p->vmd || !p->vth)
+        return kiln_error(KILN_ERR_NO_MEMORY, "cpu backend: out of memory");
     for (int32_t v = 0; v < g->n_values; v++) {
         p->vst[v] = -1;
         if (!e->dedicated[v]) continue;

@@ -55,7 +55,8 @@ typedef struct kiln_ref_int8 {
 
 /* Scratch for INT8 nodes, each sized for the largest activation. */
 typedef struct kiln_ref_scratch {
-    int8_t *q;
+    int8_t *q;        /* 2 * r_offset bytes: quantized input, then quantized residual */
+    int64_t r_offset; /* the largest activation, in elements */
     float *f0, *f1;
 } kiln_ref_scratch;
 

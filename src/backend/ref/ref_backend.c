@@ -262,7 +262,8 @@ static kiln_status setup_int8(ref_exec *e) {
     for (int32_t v = 0; v < g->n_values; v++)
         if (!is_const(&g->values[v]) && e->cap[v] > max_elems) max_elems = e->cap[v];
     e->int8 = calloc((size_t)g->n_nodes + 1, sizeof *e->int8);
-    e->scratch.q = malloc((size_t)max_elems + 1);
+    e->scratch.r_offset = max_elems;
+    e->scratch.q = malloc(2 * (size_t)max_elems + 1);
     e->scratch.f0 = malloc(sizeof(float) * ((size_t)max_elems + 1));
     e->scratch.f1 = malloc(sizeof(float) * ((size_t)max_elems + 1));
     if (!e->int8 || !e->scratch.q || !e->scratch.f0 || !e->scratch.f1)

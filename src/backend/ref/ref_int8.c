@@ -4,8 +4,15 @@
  *   q(x, T)   = clamp(rint(x * 127 / T), -127, 127)     (round half to even)
  *   deq(q, T) = q * T / 127
  * conv / gemm: integer products of q(x, T_x) and q(w, T_w[c]) summed in
- * int64, then y = acc * (T_x/127) * (T_w[c]/127) + bias (+ deq(q(R, T_R)))
- * -> act -> output stored as deq(q(y, T_y), T_y).
+ * int64; the epilogue is defined in float32, in this exact order, so that
+ * every backend can reproduce it bit for bit (oneDNN's int8 order):
+ *   k   = alpha * (T_x/127) * (T_w[c]/127)                per channel, in double
+ *   osc = (float)(k / (T_y/127)),  bq = (float)(beta * bias[c] / k)
+ *         (k == 0, all-zero weights: osc = (float)(127/T_y), bq = (float)(beta * bias))
+ *   a   = ((float)acc + bq) * osc                            float
+ *   a   = fmaf((float)q_R, (float)(T_R / T_y), a)            with a residual
+ *   q_y = rint(clamp(a, act bounds in units of T_y/127, within [-127, 127]))
+ * and the output holds q_y * T_y / 127.
  * pools / add: the float kernel on deq(q(x)) inputs, output stored as
  * deq(q(y, T_y)). Tensors between INT8 nodes therefore hold exactly the
  * values an int8 tensor represents.
@@ -78,16 +85,57 @@ static void quantize_all(const kiln_ref_tensor *x, float t, int8_t *q) {
         q[i] = (int8_t)q8(x->p[i], inv);
 }
 
+/* Per-channel epilogue constants of the float32 order above. */
+typedef struct {
+    float osc, bq;
+} epi;
+
+static epi epilogue(double alpha, double sx, double sw, double sy, double bias) {
+    epi e;
+    double k = alpha * sx * sw;
+    if (k != 0.0) {
+        e.osc = (float)(k / sy);
+        e.bq = (float)(bias / k);
+    } else {
+        e.osc = (float)(1.0 / sy);
+        e.bq = (float)bias;
+    }
+    return e;
+}
+
+/* Activation bounds in output quantization units, within [-127, 127]. */
+static void act_bounds(const kiln_attrs *a, double sy, float *lo, float *hi) {
+    *lo = -127.0f;
+    *hi = 127.0f;
+    if (a->act == KILN_ACT_RELU) {
+        *lo = 0.0f;
+    } else if (a->act == KILN_ACT_CLIP) {
+        double l = a->clip_min / sy, h = a->clip_max / sy;
+        if (l > *lo) *lo = (float)l;
+        if (h < *hi) *hi = (float)h;
+    }
+}
+
+static float requant(float a, float lo, float hi, double sy) {
+    if (a < lo) a = lo;
+    if (a > hi) a = hi;
+    return (float)(rintf(a) * sy);
+}
+
 static void conv_int8(const kiln_node *n, const kiln_ref_tensor *in, const int8_t *qx, double sx,
-                      const kiln_ref_int8 *w, const float *r, kiln_ref_tensor *out) {
+                      const kiln_ref_int8 *w, const int8_t *qr, float r_scale, double sy,
+                      kiln_ref_tensor *out) {
     const kiln_attrs *a = &n->attrs;
     const kiln_ref_tensor *x = &in[0], *wt = &in[1], *b = &in[2];
     int64_t N = x->d[0], C = x->d[1], H = x->d[2], W = x->d[3];
     int64_t M = wt->d[0], CG = wt->d[1], KH = wt->d[2], KW = wt->d[3];
     int64_t OH = out->d[2], OW = out->d[3], MG = M / a->group, end;
     int64_t pt = kiln_ref_pad_begin(a, 0, H, KH, &end), pl = kiln_ref_pad_begin(a, 1, W, KW, &end);
+    float lo, hi;
+    act_bounds(a, sy, &lo, &hi);
     for (int64_t nn = 0; nn < N; nn++)
-        for (int64_t m = 0; m < M; m++)
+        for (int64_t m = 0; m < M; m++) {
+            epi e = epilogue(1.0, sx, w->scale[m], sy, b->p ? b->p[m] : 0.0);
             for (int64_t oh = 0; oh < OH; oh++)
                 for (int64_t ow = 0; ow < OW; ow++) {
                     int64_t acc = 0;
@@ -105,19 +153,21 @@ static void conv_int8(const kiln_node *n, const kiln_ref_tensor *in, const int8_
                         }
                     }
                     int64_t yi = ((nn * M + m) * OH + oh) * OW + ow;
-                    double y = (double)acc * sx * w->scale[m] + (b->p ? b->p[m] : 0.0);
-                    if (r) y += r[yi];
-                    out->p[yi] = (float)kiln_ref_act(a, y);
+                    float v = ((float)acc + e.bq) * e.osc;
+                    if (qr) v = fmaf((float)qr[yi], r_scale, v);
+                    out->p[yi] = requant(v, lo, hi, sy);
                 }
+        }
 }
 
 static void gemm_int8(const kiln_node *n, const kiln_ref_tensor *in, const int8_t *qa, double sa,
-                      const kiln_ref_int8 *w, kiln_ref_tensor *out) {
+                      const kiln_ref_int8 *w, double sy, kiln_ref_tensor *out) {
     const kiln_attrs *a = &n->attrs;
-    const kiln_ref_tensor *A = &in[0], *B = &in[1], *Cb = &in[2];
+    const kiln_ref_tensor *A = &in[0], *Cb = &in[2];
     int64_t M = A->d[0], K = A->d[1], N = out->d[1];
     int64_t cn = Cb->p ? Cb->n : 0;
-    (void)B;
+    float lo, hi;
+    act_bounds(a, sy, &lo, &hi);
     for (int64_t i = 0; i < M; i++)
         for (int64_t j = 0; j < N; j++) {
             int64_t acc = 0;
@@ -125,16 +175,14 @@ static void gemm_int8(const kiln_node *n, const kiln_ref_tensor *in, const int8_
                 int8_t bw = a->trans_b ? w->qw[j * K + k] : w->qw[k * N + j];
                 acc += (int64_t)qa[i * K + k] * bw;
             }
-            double y = a->alpha * (double)acc * sa * w->scale[j];
-            if (cn) {
-                /* C is unidirectionally broadcast to [M, N] */
-                double c = cn == 1       ? Cb->p[0]
-                           : cn == N     ? Cb->p[j]
-                           : cn == M * N ? Cb->p[i * N + j]
-                                         : Cb->p[i];
-                y += a->beta * c;
-            }
-            out->p[i * N + j] = (float)kiln_ref_act(a, y);
+            /* C is unidirectionally broadcast to [M, N] */
+            double c = !cn           ? 0.0
+                       : cn == 1     ? Cb->p[0]
+                       : cn == N     ? Cb->p[j]
+                       : cn == M * N ? Cb->p[i * N + j]
+                                     : Cb->p[i];
+            epi e = epilogue(a->alpha, sa, w->scale[j], sy, (double)a->beta * c);
+            out->p[i * N + j] = requant(((float)acc + e.bq) * e.osc, lo, hi, sy);
         }
 }
 
@@ -145,18 +193,21 @@ void kiln_ref_int8_node(const kiln_graph *g, const kiln_node *n, const kiln_ref_
     switch (n->op) {
     case KILN_OP_CONV: {
         quantize_all(&in[0], tx, s->q);
-        const float *r = NULL;
+        const int8_t *qr = NULL;
+        float r_scale = 0;
         if (n->n_inputs > 3 && in[3].p) {
-            kiln_ref_fake_quant(in[3].p, s->f0, in[3].n, g->values[n->inputs[3]].quant.threshold);
-            r = s->f0;
+            float tr = g->values[n->inputs[3]].quant.threshold;
+            quantize_all(&in[3], tr, s->q + s->r_offset);
+            qr = s->q + s->r_offset;
+            r_scale = (float)((double)tr / ty);
         }
-        conv_int8(n, in, s->q, tx / 127.0, w, r, out);
-        break;
+        conv_int8(n, in, s->q, tx / 127.0, w, qr, r_scale, ty / 127.0, out);
+        return; /* output already quantized */
     }
     case KILN_OP_GEMM:
         quantize_all(&in[0], tx, s->q);
-        gemm_int8(n, in, s->q, tx / 127.0, w, out);
-        break;
+        gemm_int8(n, in, s->q, tx / 127.0, w, ty / 127.0, out);
+        return;
     default: { /* pools and add: float kernel on dequantized inputs */
         kiln_ref_tensor qin[KILN_MAX_IO];
         memcpy(qin, in, sizeof qin);

@@ -208,7 +208,7 @@ static int64_t md_numel(const dnnl_memory_desc_t *md) {
 static kiln_status add_quant(cpu_plan *p, int32_t node, int32_t from, const dnnl_memory_desc_t *fm,
                              const dnnl_memory_desc_t *tm, float t_in, float t_out, int32_t *to) {
     KILN_TRY(cpu_new_storage(p, dnnl_memory_desc_get_size(tm), to));
-    cpu_step *st;
+    cpu_step *st = NULL;
     KILN_TRY(cpu_add_step(p, node, &st));
     st->own = true;
     bool req = cpu_dt_is_int8(fm->data_type);

@@ -74,6 +74,8 @@ KILN_API void PD_ConfigSetParamsFile(PD_Config *c, const char *params_file);
 KILN_API const char *PD_ConfigGetModelDir(PD_Config *c);
 KILN_API const char *PD_ConfigGetProgFile(PD_Config *c);
 KILN_API const char *PD_ConfigGetParamsFile(PD_Config *c);
+/* INT8 calibration tables go to <dir>/_opt_cache/trt_calib_<key> instead of
+ * next to the model file. */
 KILN_API void PD_ConfigSetOptimCacheDir(PD_Config *c, const char *dir);
 KILN_API void PD_ConfigEnableUseGpu(PD_Config *c, uint64_t memory_pool_init_size_mb,
                                     int32_t device_id, PD_PrecisionType precision_mode);

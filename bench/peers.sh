@@ -4,7 +4,9 @@
 # ONNX Runtime (bench/ort_bench.js: npm onnxruntime-node, graph optimization
 # `all`) and OpenCV DNN (bench/opencv_bench.py: Debian python3-opencv), plus
 # kiln INT8 (when `kiln bench` has --precision and a calibration table exists)
-# and an ORT INT8 Q/DQ model (when --ort_int8=FILE is given). Engines are
+# and ORT INT8: the Q/DQ model given by --ort_int8=FILE or, by default when
+# kiln INT8 runs, Kiln's own INT8 plan exported with `kiln model export-onnx
+# --int8 --split_residual` (same calibration table; every conv int8 in ORT). Engines are
 # interleaved and their order rotates each round, so the ratios against kiln
 # (measured in the same round) survive the host's noise. Outputs are checked
 # against ORT (one run each) before any timing. See bench/README.md.
@@ -23,7 +25,12 @@ usage: bench/peers.sh [--model=DIR] [--batch=1] [--rounds=5] [--seconds=3] [flag
   --threads=N        threads for every engine (default 2)
   --bin=DIR          where kiln is (default build/bin)
   --backend=NAME     kiln's backend for fp32 and int8 (default cpu)
-  --ort_int8=F.onnx  also time this ONNX (e.g. an INT8 Q/DQ ResNet50) with ORT as ort-int8
+  --ort_int8=F.onnx  time this ONNX (e.g. an INT8 Q/DQ ResNet50) with ORT as ort-int8
+                     (default: kiln's INT8 plan as Q/DQ, when kiln-int8 runs and this kiln
+                     has `model export-onnx --int8`)
+  --ort_int8_exact   export the Q/DQ model without --split_residual (Kiln's arithmetic:
+                     residual convs stay float in ORT)
+  --no_ort_int8      no ort-int8 unless --ort_int8 is given
   --calib_table=F    the kiln INT8 table (default: <model>/_opt_cache/trt_calib_* if present)
   --no_int8          skip kiln INT8 even when available
   --no_opencv        skip OpenCV DNN
@@ -45,6 +52,8 @@ THREADS=2
 BIN=build/bin
 BACKEND=cpu
 ORT_INT8=
+ORT_INT8_AUTO=1
+ORT_INT8_SPLIT=(--split_residual)
 CALIB=
 NO_INT8=0
 NO_OPENCV=0
@@ -62,6 +71,8 @@ for a in "$@"; do
     --bin=*) BIN=${a#*=} ;;
     --backend=*) BACKEND=${a#*=} ;;
     --ort_int8=*) ORT_INT8=${a#*=} ;;
+    --ort_int8_exact) ORT_INT8_SPLIT=() ;;
+    --no_ort_int8) ORT_INT8_AUTO=0 ;;
     --calib_table=*) CALIB=${a#*=} ;;
     --no_int8) NO_INT8=1 ;;
     --no_opencv) NO_OPENCV=1 ;;
@@ -183,6 +194,7 @@ if [ "$KILN_INT8" = 1 ]; then
   run_int8=(--precision=int8)
   [ -z "$CALIB" ] || run_int8+=(--calib_table="$CALIB")
   if o=$(kiln_out "$work/out_kiln_int8" "${run_int8[@]}"); then
+    kiln_int8_out=$o
     # INT8 is expected to differ: report only (rel err of softmax outputs)
     node tests/ort/compare.js "$o" "$work/out_ort.bin" 1 "kiln int8 vs ort fp32 (report only)" || true
   else
@@ -190,11 +202,29 @@ if [ "$KILN_INT8" = 1 ]; then
     KILN_INT8=0
   fi
 fi
+# ort-int8 by default: the same INT8 plan (passes, precision, table) as Q/DQ
+if [ -z "$ORT_INT8" ] && [ "$ORT_INT8_AUTO" = 1 ] && [ "$KILN_INT8" = 1 ]; then
+  if "$KILN" model --help 2>&1 | grep -q -- '--int8'; then
+    qdq=(--int8 "${ORT_INT8_SPLIT[@]}")
+    [ -z "$CALIB" ] || qdq+=(--calib_table="$CALIB")
+    if "$KILN" model export-onnx "$MODEL" "${qdq[@]}" --output="$work/model_qdq.onnx"; then
+      ORT_INT8=$work/model_qdq.onnx
+    else
+      echo "peers.sh: kiln model export-onnx --int8 failed: skipping ort-int8" >&2
+    fi
+  else
+    echo "peers.sh: this kiln cannot export Q/DQ (model export-onnx --int8): skipping ort-int8"
+  fi
+fi
 if [ -n "$ORT_INT8" ]; then
   node bench/ort_bench.js "$ORT_INT8" "$work/input.bin" "$shape" --threads="$THREADS" \
     --seconds=0 --iterations=1 --warmup_ms=0 --save="$work/out_ort_int8.bin" >/dev/null
   node tests/ort/compare.js "$work/out_ort_int8.bin" "$work/out_ort.bin" 1 \
     "ort int8 vs ort fp32 (report only)" || true
+  if [ -n "${kiln_int8_out:-}" ]; then
+    node tests/ort/compare.js "$work/out_ort_int8.bin" "$kiln_int8_out" 1 \
+      "ort int8 vs kiln int8 (report only)" || true
+  fi
 fi
 
 # --- engines ----------------------------------------------------------------------

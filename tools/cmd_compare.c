@@ -173,7 +173,7 @@ int kiln_cmd_compare(int argc, char **argv) {
 
     int rc = 0, n_layers = 0;
     char **layers = NULL, **paths = NULL;
-    size_t n_paths = 0;
+    size_t n_paths = 0, n_listed = 0;
     kiln_model *m = NULL;
     kiln_engine *ea = NULL, *eb = NULL;
     stats *st = NULL;
@@ -217,6 +217,7 @@ int kiln_cmd_compare(int argc, char **argv) {
             rc = kiln_cli_fail("kiln compare", s);
             goto done;
         }
+        n_listed = n_paths;
         if (samples && (size_t)samples < n_paths) n_paths = (size_t)samples;
     } else {
         n_paths = 1;
@@ -274,7 +275,7 @@ done:
     for (int i = 0; i < n_layers; i++)
         free(layers[i]);
     free(layers);
-    kiln_image_paths_free(paths, n_paths);
+    kiln_image_paths_free(paths, n_listed);
     free(st);
     free(x);
     kiln_engine_destroy(ea);

@@ -1,7 +1,8 @@
 /*
  * cmd_model.c — `kiln model`: convert Paddle params layouts, fill the
  * tensors missing from the real fixtures (explicitly, with a report), generate
- * a seeded ResNet50, export a model as ONNX.
+ * a seeded ResNet50, export a model as ONNX (as loaded; or, with --int8, the
+ * INT8 plan an engine runs, as a Q/DQ model for ONNX Runtime).
  *
  * Non-goals: training, architectures other than ResNet50, silent filling
  * (nothing else in Kiln fills missing tensors).
@@ -13,6 +14,7 @@
 #include "cli.h"
 #include "core/file.h"
 #include "core/status.h"
+#include "engine/engine.h"
 #include "load/load.h"
 #include "load/onnx_export.h"
 #include "load/paddle.h"
@@ -38,7 +40,17 @@ static void usage(FILE *f) {
            "  generate --output_dir=DIR [--arch=resnet50] [--seed=N]\n"
            "      write a complete seeded ResNet50 (fixture names) as DIR/model + DIR/params\n"
            "  export-onnx <model> --output=FILE.onnx\n"
-           "      write any loadable model as ONNX\n"
+           "              [--int8 [--calib_table=FILE] [--outputs=A,B] [--split_residual]]\n"
+           "      write any loadable model as ONNX. --int8: plan the INT8 graph (passes +\n"
+           "      precision from the calibration table, default <model dir>/_opt_cache/\n"
+           "      trt_calib_<key>) and write it as a Q/DQ model for ONNX Runtime (u8/s8\n"
+           "      activations, per-channel s8 weights, int32 bias; docs/INT8.md).\n"
+           "      --outputs also makes these tensors graph outputs (--int8 only).\n"
+           "      --u8_levels=255|127: scale of u8 (post-ReLU) tensors, T/255 (default: range\n"
+           "      [0, T] as Kiln's clamp) or T/127 (Kiln's steps, ORT clamps at 2T)\n"
+           "      --split_residual: quantize each conv's output before its fused residual\n"
+           "      add too (threshold T_y + T_R), so ORT runs every conv int8 (faster in\n"
+           "      ORT, one rounding more than Kiln)\n"
            "\n"
            "A model is named by --model_file=F [--params_file=P], --model_dir=D or a path.\n"
            "--seed defaults to 0; each tensor uses the stream seed ^ FNV-1a-64(name).\n");
@@ -314,15 +326,68 @@ static int cmd_generate(kiln_cli *c) {
     return 0;
 }
 
+/* --int8: the graph an INT8 engine runs, exported with Q/DQ. */
+static int export_int8(const kiln_load_options *lo, const char *table, const char *outputs,
+                       bool split, int64_t u8_levels, const char *out) {
+    kiln_model *m;
+    kiln_status s = kiln_model_load(lo, &m);
+    if (s != KILN_OK) return kiln_cli_fail(TOOL " export-onnx", s);
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", outputs ? outputs : "");
+    for (char *tok = strtok(buf, ","); tok && s == KILN_OK; tok = strtok(NULL, ","))
+        s = kiln_model_add_output(m, tok);
+    kiln_build_options bo = kiln_build_options_default();
+    bo.precision = KILN_PRECISION_INT8;
+    bo.calibration_table = table;
+    bo.backend = KILN_BACKEND_REF; /* planning only: no backend is created */
+    bo.logger = lo->logger;
+    kiln_graph *g = NULL;
+    if (s == KILN_OK) s = kiln_engine_plan(m, &bo, &g);
+    int n8 = 0, cand = 0;
+    if (s == KILN_OK) {
+        for (int32_t i = 0; i < g->n_nodes; i++) {
+            n8 += g->nodes[i].precision == KILN_PRECISION_INT8;
+            cand += kiln_int8_capable(g, &g->nodes[i], NULL);
+        }
+        kiln_onnx_export_options eo = {
+            .qdq = true, .split_residual = split, .u8_levels = (int)u8_levels};
+        s = kiln_onnx_export_ex(g, &eo, out);
+    }
+    kiln_graph_destroy(g);
+    kiln_model_destroy(m);
+    if (s != KILN_OK) return kiln_cli_fail(TOOL " export-onnx", s);
+    printf("wrote %s (Q/DQ, INT8 layers %d/%d)\n", out, n8, cand);
+    return 0;
+}
+
 static int cmd_export_onnx(kiln_cli *c) {
     const char *out = kiln_cli_get(c, "output");
+    const char *table = kiln_cli_get(c, "calib_table");
+    const char *outputs = kiln_cli_get(c, "outputs");
+    bool int8, split;
     kiln_load_options lo;
     if (!out || !*out) {
         fprintf(stderr, TOOL " export-onnx: --output=FILE.onnx is required (see --help)\n");
         return 2;
     }
+    int64_t u8_levels = 255;
+    if (kiln_cli_get_bool(c, "int8", false, &int8) ||
+        kiln_cli_get_bool(c, "split_residual", false, &split) ||
+        kiln_cli_get_int(c, "u8_levels", 127, 255, &u8_levels))
+        return 2;
+    if (u8_levels != 127 && u8_levels != 255) {
+        fprintf(stderr, TOOL " export-onnx: --u8_levels=%lld: expected 127 or 255\n",
+                (long long)u8_levels);
+        return 2;
+    }
     if (kiln_cli_model_options(c, TOOL " export-onnx", &lo)) return 2;
     if (kiln_cli_check_unused(c, TOOL " export-onnx")) return 2;
+    if (!int8 && (table || outputs || split || kiln_cli_get(c, "u8_levels"))) {
+        fprintf(stderr, TOOL " export-onnx: --calib_table, --outputs, --split_residual and "
+                             "--u8_levels need --int8\n");
+        return 2;
+    }
+    if (int8) return export_int8(&lo, table, outputs, split, u8_levels, out);
     kiln_graph *g;
     kiln_status s = kiln_load(&lo, &g);
     if (s == KILN_OK) {

@@ -5,6 +5,10 @@
 # through the installed libkiln.so.0 (SONAME checked).
 set -euo pipefail
 BUILD=${KILN_BUILD:?}
+if grep -qE "KILN_(SANITIZE|FUZZ):BOOL=ON" "$BUILD/CMakeCache.txt" 2>/dev/null; then
+  echo "SKIPPED: sanitizer build: an uninstrumented user program cannot load an ASan libkiln"
+  exit 77
+fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cmake --install "$BUILD" --prefix "$tmp/prefix" >/dev/null

@@ -192,6 +192,13 @@ static kiln_status build(kiln_engine *e, const char *const *extra, int n_extra) 
                           e->backend->name);
     e->max_batch = o->max_batch;
     KILN_TRY(prepare_graph(e, extra, n_extra));
+    if (o->backend == KILN_BACKEND_AUTO && check_support(e) != KILN_OK &&
+        e->backend != &kiln_backend_ref) {
+        /* auto: a model the fast backend cannot run (e.g. fake-quant ops) runs on ref */
+        kiln_log(&o->logger, KILN_LOG_WARNING, "%s; running it on the ref backend (slow)",
+                 kiln_last_error());
+        e->backend = &kiln_backend_ref;
+    }
     KILN_TRY(check_support(e));
     e->outputs = calloc((size_t)e->graph->n_outputs + 1, sizeof(float *));
     if (!e->outputs) return kiln_error(KILN_ERR_NO_MEMORY, "out of memory");

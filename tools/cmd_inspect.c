@@ -43,9 +43,9 @@ static void summary(const kiln_graph *g) {
         sum += bytes[v];
     }
     if (kiln_plan_memory(g, bytes, 64, off, &total) == KILN_OK)
-        printf("activation arena: %.2f MB (planned by lifetimes; %.2f MB if every tensor had its "
-               "own buffer), plain FP32 layout\n",
-               (double)total / 1e6, (double)sum / 1e6);
+        printf("weights: %.2f MB; activation arena: %.2f MB (planned by lifetimes; %.2f MB if "
+               "every tensor had its own buffer), plain FP32 layout\n",
+               (double)weights / 1e6, (double)total / 1e6, (double)sum / 1e6);
     int n8 = 0, cand = 0;
     for (int32_t i = 0; i < g->n_nodes; i++) {
         n8 += g->nodes[i].precision == KILN_PRECISION_INT8;

@@ -90,8 +90,10 @@ int kiln_cmd_crops(int argc, char **argv) {
                 if (k % 2) flip_w(x, size);
                 s = kiln_write_file_atomic(file, x, sizeof(float) * (size_t)numel);
             }
-            if (s != KILN_OK) rc = kiln_cli_fail("kiln crops", s);
-            else written++;
+            if (s != KILN_OK)
+                rc = kiln_cli_fail("kiln crops", s);
+            else
+                written++;
         }
         kiln_image_free(&img);
     }

@@ -137,7 +137,8 @@ kiln_status kiln_calibrator_add(kiln_calibrator *c, const float *x, const int64_
         int r;
         KILN_TRY(kiln_engine_get_output(c->engine, c->out_index[i], &y, d, &r));
         int64_t n = kiln_numel(r, d), bad = 0;
-        for (int64_t k = 0; k < n; k++) bad += !isfinite(y[k]);
+        for (int64_t k = 0; k < n; k++)
+            bad += !isfinite(y[k]);
         if (bad)
             return kiln_error(KILN_ERR_INVALID_ARGUMENT,
                               "calibration batch %lld: tensor '%s' has %lld NaN/Inf values; the "

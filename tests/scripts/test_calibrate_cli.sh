@@ -16,26 +16,12 @@ if [ ! -f "$FIX/paddle/simple_model/model.pdmodel" ] || [ ! -d "$IMG" ]; then
     echo "SKIP: no simple_model or images under ${KILN_FIXTURES:-<unset>}"
     exit 77
 fi
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-fail() {
-    echo "FAIL: $*"
-    exit 1
-}
-expect_rc() { # expect_rc RC CMD...: exact exit status; output in $T/out.txt
-    local want=$1
-    shift
-    "$@" >"$T/out.txt" 2>&1
-    local rc=$?
-    [ "$rc" -eq "$want" ] || { cat "$T/out.txt"; fail "exit $rc (want $want): $*"; }
-}
+# shellcheck source=lib/common.sh
+. "$(dirname "$0")/lib/common.sh"
 expect_fail() { # expect_fail CMD...: any non-zero exit status
     "$@" >"$T/out.txt" 2>&1
     local rc=$?
     [ "$rc" -ne 0 ] || { cat "$T/out.txt"; fail "exit 0 (want non-zero): $*"; }
-}
-has() { # has REGEX WHAT: $T/out.txt matches (extended regex)
-    grep -Eq -- "$1" "$T/out.txt" || { cat "$T/out.txt"; fail "$2 (no match for /$1/)"; }
 }
 fresh_model() { # a writable copy of simple_model at $T/$1
     rm -rf "${T:?}/$1"

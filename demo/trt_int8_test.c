@@ -29,17 +29,8 @@ int main(int argc, char **argv) {
     long samples = f.samples ? f.samples : in.dir ? (long)in.n_paths : 1;
     long batches = (samples + f.batch_size - 1) / f.batch_size;
 
-    PD_Config *c = PD_ConfigCreate();
-    if (f.model_dir)
-        PD_ConfigSetModelDir(c, f.model_dir);
-    else
-        PD_ConfigSetModel(c, f.model_file, f.params_file);
-    PD_ConfigEnableUseGpu(c, 1000, 0, PD_PRECISION_FLOAT32);
-    PD_ConfigEnableTensorRtEngine(c, 1 << 30, (int32_t)f.batch_size, 5, PD_PRECISION_INT8, FALSE,
-                                  f.use_calib ? TRUE : FALSE);
-    PD_Predictor *p = PD_PredictorCreate(c);
+    PD_Predictor *p = demo_int8_predictor(prog, &f, f.use_calib ? TRUE : FALSE);
     if (!p) {
-        fprintf(stderr, "%s: cannot create the predictor: %s\n", prog, PD_GetLastError());
         demo_inputs_close(&in);
         return 1;
     }

@@ -68,6 +68,20 @@ int demo_parse(const char *prog, int argc, char **argv, demo_flags *f) {
     return 0;
 }
 
+PD_Predictor *demo_int8_predictor(const char *prog, const demo_flags *f, PD_Bool use_calib_mode) {
+    PD_Config *c = PD_ConfigCreate();
+    if (f->model_dir)
+        PD_ConfigSetModelDir(c, f->model_dir);
+    else
+        PD_ConfigSetModel(c, f->model_file, f->params_file);
+    PD_ConfigEnableUseGpu(c, 1000, 0, PD_PRECISION_FLOAT32);
+    PD_ConfigEnableTensorRtEngine(c, 1 << 30, (int32_t)f->batch_size, 5, PD_PRECISION_INT8, FALSE,
+                                  use_calib_mode);
+    PD_Predictor *p = PD_PredictorCreate(c); /* takes the config */
+    if (!p) fprintf(stderr, "%s: cannot create the predictor: %s\n", prog, PD_GetLastError());
+    return p;
+}
+
 int demo_inputs_open(const char *prog, const demo_flags *f, demo_inputs *in) {
     memset(in, 0, sizeof *in);
     const char *dir = f->image_dir;

@@ -21,6 +21,11 @@ typedef struct demo_flags {
 /* Parses argv into f (defaults set by the caller). Returns 0, or 2 after a message. */
 int demo_parse(const char *prog, int argc, char **argv, demo_flags *f);
 
+/* A predictor for f's model with INT8 enabled the Paddle-TRT way
+ * (EnableTensorRtEngine(1<<30, batch_size, 5, INT8, use_static=false,
+ * use_calib_mode)); NULL after printing why. */
+PD_Predictor *demo_int8_predictor(const char *prog, const demo_flags *f, PD_Bool use_calib_mode);
+
 /* The images to feed: f->image_dir, else ../shared/fixtures/images when it
  * exists, else none (synthetic). */
 typedef struct demo_inputs {
